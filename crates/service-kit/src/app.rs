@@ -1,0 +1,202 @@
+//! A service's life: configuration, database, HTTP server, graceful stop.
+//! Each service implements [`Service`]; its binary calls [`main`], its tests
+//! call [`Application::build`] with a port of 0.
+
+use std::{future::Future, net::TcpListener, process::ExitCode};
+
+use actix_web::{App, HttpServer, dev::Server, http::StatusCode, middleware::ErrorHandlers, web};
+
+use crate::{
+    config::{CommonConfig, ConfigError, Env},
+    db::{Database, DbError, Migrations},
+    http,
+};
+
+/// What differs between the Cruddur services.
+pub trait Service: 'static {
+    /// The service name, used for `OTEL_SERVICE_NAME`'s default and the database name.
+    const NAME: &'static str;
+    const DEFAULT_PORT: u16;
+    /// Shared by all workers (behind `web::Data`).
+    type State: Send + Sync + 'static;
+
+    fn migrations() -> &'static Migrations;
+    /// Builds the state from the database, the environment and the one shared HTTP client.
+    fn state(db: Database, env: &Env, http: telemetry::HttpClient) -> Result<Self::State, ConfigError>;
+    fn routes(config: &mut web::ServiceConfig);
+    /// Loads the seed data (API.md) into this service's own tables; idempotent.
+    fn seed(db: &Database) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("seeding failed: {0}")]
+    Seed(#[source] sqlx::Error),
+    #[error("cannot listen on port {port}: {source}")]
+    Bind { port: u16, source: std::io::Error },
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: Database,
+}
+
+impl Application {
+    pub async fn build<S: Service>(env: &Env) -> Result<Self, StartError> {
+        let config = CommonConfig::from_env(env, S::DEFAULT_PORT)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.timeouts.upstream_connect)
+            .timeout(config.timeouts.upstream_request)
+            .build()
+            .map_err(StartError::HttpClient)?;
+        let http = telemetry::http_client(http);
+
+        let opened = Database::open(
+            config.database_url.as_deref(),
+            S::NAME,
+            &config.data_dir,
+            config.timeouts.db_acquire,
+            S::migrations(),
+        )
+        .await?;
+        let db = opened.db;
+        // The embedded default seeds itself on first start so a bare laptop
+        // shows a feed; PostgreSQL is seeded by the documented `seed` command.
+        if opened.created && config.database_url.is_none() {
+            S::seed(&db).await.map_err(StartError::Seed)?;
+            tracing::info!(service = S::NAME, "seeded the new embedded database");
+        }
+        let state = web::Data::new(S::state(db.clone(), env, http)?);
+
+        let listener = TcpListener::bind((config.bind_address, config.port))
+            .map_err(|source| StartError::Bind { port: config.port, source })?;
+        let port = listener.local_addr().map_err(|source| StartError::Bind { port: config.port, source })?.port();
+        let origins = config.cors_origins.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, http::method_not_allowed))
+                .wrap(http::cors(&origins))
+                .wrap(telemetry::RequestTracing::new())
+                .app_data(state.clone())
+                .app_data(http::json_config())
+                .app_data(http::path_config())
+                .app_data(http::query_config())
+                .route("/api/health-check", web::get().to(http::health_check))
+                .configure(S::routes)
+                .default_service(web::to(http::not_found))
+        })
+        // Signals are ours (see `main`): actix would stop at once on SIGINT.
+        .disable_signals()
+        .shutdown_timeout(config.timeouts.shutdown.as_secs().max(1))
+        .listen(listener)
+        .map_err(|source| StartError::Bind { port, source })?
+        .run();
+        tracing::info!(service = S::NAME, port, database = db.system_name(), "listening");
+        Ok(Self { port, server, db })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped, then closes the database pool.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        self.db.close().await;
+        served
+    }
+}
+
+/// The whole binary of a service: `NAME [serve]` or `NAME seed`.
+pub fn main<S: Service>() -> ExitCode {
+    let command = std::env::args().nth(1);
+    match command.as_deref() {
+        None | Some("serve") => run(serve::<S>),
+        Some("seed") => run(seed::<S>),
+        Some("-h" | "--help" | "help") => {
+            println!(
+                "usage: {name} [serve]   serve the API on $PORT (default {port})\n       {name} seed      load the seed data into $DATABASE_URL",
+                name = S::NAME,
+                port = S::DEFAULT_PORT
+            );
+            ExitCode::SUCCESS
+        }
+        Some(other) => {
+            eprintln!("{}: unknown command {other:?} (try --help)", S::NAME);
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run<F, Fut>(command: F) -> ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(), Box<dyn std::error::Error>>>,
+{
+    match actix_web::rt::System::new().block_on(command()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{}", err);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve<S: Service>() -> Result<(), Box<dyn std::error::Error>> {
+    let telemetry = telemetry::init(S::NAME)?;
+    let app = Application::build::<S>(&Env::process()).await.map_err(|err| format!("{}: {err}", S::NAME))?;
+    let handle = app.handle();
+    actix_web::rt::spawn(async move {
+        stop_signal().await;
+        tracing::info!("stopping: finishing in-flight requests");
+        handle.stop(true).await;
+    });
+    app.run_until_stopped().await?;
+    tracing::info!("stopped");
+    telemetry.shutdown();
+    Ok(())
+}
+
+async fn seed<S: Service>() -> Result<(), Box<dyn std::error::Error>> {
+    let config = CommonConfig::from_env(&Env::process(), S::DEFAULT_PORT)?;
+    let opened = Database::open(
+        config.database_url.as_deref(),
+        S::NAME,
+        &config.data_dir,
+        config.timeouts.db_acquire,
+        S::migrations(),
+    )
+    .await?;
+    S::seed(&opened.db).await?;
+    opened.db.close().await;
+    println!("{}: seed data loaded into {}", S::NAME, opened.db.system_name());
+    Ok(())
+}
+
+/// SIGTERM (docker stop, Kubernetes) or SIGINT (Ctrl-C): both stop gracefully.
+async fn stop_signal() {
+    use actix_web::rt::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot listen for stop signals");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}

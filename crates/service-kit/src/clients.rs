@@ -1,0 +1,87 @@
+//! Typed clients of the users and notifications services, shared by every
+//! service that calls them.
+
+use std::collections::HashMap;
+
+use contracts::{NewNotification, Notification, UserProfile, UserShort};
+use serde::Deserialize;
+use url::Url;
+use uuid::Uuid;
+
+use crate::{
+    config::{ConfigError, Env},
+    upstream::{Upstream, UpstreamError},
+};
+
+#[derive(Clone, Debug)]
+pub struct UsersClient(Upstream);
+
+impl UsersClient {
+    /// `USERS_URL`, default `http://127.0.0.1:4568`.
+    pub fn from_env(env: &Env, http: telemetry::HttpClient) -> Result<Self, ConfigError> {
+        Ok(Self::new(env.url_or("USERS_URL", "http://127.0.0.1:4568")?, http))
+    }
+
+    pub fn new(base: Url, http: telemetry::HttpClient) -> Self {
+        Self(Upstream::new("users", base, http))
+    }
+
+    pub async fn short(&self, handle: &str) -> Result<Option<UserShort>, UpstreamError> {
+        let url = self.0.url(&["api", "users", &format!("@{handle}"), "short"]);
+        self.0.get_optional(url).await
+    }
+
+    pub async fn profile(&self, handle: &str) -> Result<Option<UserProfile>, UpstreamError> {
+        let url = self.0.url(&["api", "users", &format!("@{handle}")]);
+        self.0.get_optional(url).await
+    }
+
+    /// The given users in one call, keyed by uuid (no N+1 across a feed).
+    pub async fn shorts(
+        &self,
+        uuids: impl IntoIterator<Item = Uuid>,
+    ) -> Result<HashMap<Uuid, UserShort>, UpstreamError> {
+        let mut unique: Vec<Uuid> = uuids.into_iter().collect();
+        unique.sort_unstable();
+        unique.dedup();
+        if unique.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let list = unique.iter().map(Uuid::to_string).collect::<Vec<_>>().join(",");
+        let mut url = self.0.url(&["api", "users"]);
+        url.query_pairs_mut().append_pair("uuids", &list);
+        let users: Vec<UserShort> = self.0.get(url).await?;
+        Ok(users.into_iter().map(|user| (user.uuid, user)).collect())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NotificationsClient(Upstream);
+
+#[derive(Deserialize)]
+struct Created {
+    #[allow(dead_code)]
+    uuid: Uuid,
+}
+
+impl NotificationsClient {
+    /// `NOTIFICATIONS_URL`, default `http://127.0.0.1:4569`.
+    pub fn from_env(env: &Env, http: telemetry::HttpClient) -> Result<Self, ConfigError> {
+        Ok(Self::new(env.url_or("NOTIFICATIONS_URL", "http://127.0.0.1:4569")?, http))
+    }
+
+    pub fn new(base: Url, http: telemetry::HttpClient) -> Self {
+        Self(Upstream::new("notifications", base, http))
+    }
+
+    pub async fn for_recipient(&self, recipient: Uuid) -> Result<Vec<Notification>, UpstreamError> {
+        let mut url = self.0.url(&["api", "notifications"]);
+        url.query_pairs_mut().append_pair("recipient_user_uuid", &recipient.to_string());
+        self.0.get(url).await
+    }
+
+    pub async fn create(&self, notification: &NewNotification) -> Result<(), UpstreamError> {
+        let url = self.0.url(&["api", "notifications"]);
+        self.0.post::<_, Created>(url, notification).await.map(drop)
+    }
+}

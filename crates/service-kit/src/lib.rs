@@ -1,0 +1,24 @@
+//! What every Cruddur service repeats, written once: configuration, the
+//! database, the JSON error answers, clients of the other services, and the
+//! HTTP server with its graceful stop.
+
+pub mod app;
+pub mod clients;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod upstream;
+
+pub use app::{Application, Service, StartError, main};
+pub use config::{CommonConfig, ConfigError, Env, Timeouts};
+pub use db::{Database, Migrations};
+pub use error::ApiError;
+pub use upstream::{Upstream, UpstreamError};
+
+/// The current time at PostgreSQL's precision (microseconds), so a timestamp
+/// reads back the same from either database.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}

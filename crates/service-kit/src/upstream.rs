@@ -1,0 +1,109 @@
+//! A typed client for another Cruddur service over the shared HTTP client.
+//! Failures become [`UpstreamError`]s that answer 503 (unreachable),
+//! 504 (timed out) or 502 (a bad answer), always as JSON.
+
+use actix_web::http::StatusCode;
+use serde::{Serialize, de::DeserializeOwned};
+use telemetry::HttpClient;
+use url::Url;
+
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    service: &'static str,
+    base: Url,
+    http: HttpClient,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{service} service {failure}")]
+pub struct UpstreamError {
+    pub service: &'static str,
+    pub failure: UpstreamFailure,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamFailure {
+    #[error("is unreachable")]
+    Unreachable,
+    #[error("timed out")]
+    TimedOut,
+    #[error("answered {0}")]
+    BadStatus(u16),
+    #[error("sent an answer that could not be read")]
+    BadBody,
+}
+
+impl UpstreamError {
+    pub fn status_code(&self) -> StatusCode {
+        match self.failure {
+            UpstreamFailure::Unreachable => StatusCode::SERVICE_UNAVAILABLE,
+            UpstreamFailure::TimedOut => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamFailure::BadStatus(_) | UpstreamFailure::BadBody => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self.failure {
+            UpstreamFailure::Unreachable => "upstream_unavailable",
+            UpstreamFailure::TimedOut => "upstream_timeout",
+            UpstreamFailure::BadStatus(_) | UpstreamFailure::BadBody => "upstream_bad_response",
+        }
+    }
+}
+
+impl Upstream {
+    pub fn new(service: &'static str, base: Url, http: HttpClient) -> Self {
+        Self { service, base, http }
+    }
+
+    /// `base` with `segments` appended, each percent-encoded as one segment.
+    pub fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        url.path_segments_mut().expect("http(s) base URLs can have paths").pop_if_empty().extend(segments);
+        url
+    }
+
+    /// GET a JSON answer; a 404 is `None`.
+    pub async fn get_optional<T: DeserializeOwned>(&self, url: Url) -> Result<Option<T>, UpstreamError> {
+        let response = self.http.get(url).send().await.map_err(|err| self.failed(&err))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        self.read(response).await.map(Some)
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, url: Url) -> Result<T, UpstreamError> {
+        let response = self.http.get(url).send().await.map_err(|err| self.failed(&err))?;
+        self.read(response).await
+    }
+
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, url: Url, body: &B) -> Result<T, UpstreamError> {
+        let response = self.http.post(url).json(body).send().await.map_err(|err| self.failed(&err))?;
+        self.read(response).await
+    }
+
+    async fn read<T: DeserializeOwned>(&self, response: reqwest::Response) -> Result<T, UpstreamError> {
+        let status = response.status();
+        if !status.is_success() {
+            return Err(self.error(UpstreamFailure::BadStatus(status.as_u16())));
+        }
+        response.json().await.map_err(|err| {
+            let failure = if err.is_timeout() { UpstreamFailure::TimedOut } else { UpstreamFailure::BadBody };
+            self.error(failure)
+        })
+    }
+
+    fn failed(&self, err: &reqwest_middleware::Error) -> UpstreamError {
+        let failure = match err {
+            // A connect timeout is an unreachable peer, not a slow one.
+            reqwest_middleware::Error::Reqwest(err) if err.is_connect() => UpstreamFailure::Unreachable,
+            reqwest_middleware::Error::Reqwest(err) if err.is_timeout() => UpstreamFailure::TimedOut,
+            _ => UpstreamFailure::Unreachable,
+        };
+        self.error(failure)
+    }
+
+    fn error(&self, failure: UpstreamFailure) -> UpstreamError {
+        UpstreamError { service: self.service, failure }
+    }
+}

@@ -1,0 +1,259 @@
+//! The routes the Cruddur frontend calls (API.md). Fixed words (`home`,
+//! `notifications`, `search`) are registered before `@{handle}` and `{uuid}`
+//! so they win.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, SecondsFormat, Utc};
+use contracts::{ACTING_USER_HANDLE, NewNotification, NotificationKind, UserShort};
+use serde::Deserialize;
+use serde_json::json;
+use service_kit::ApiError;
+use tracing::{Instrument, field::Empty};
+use uuid::Uuid;
+
+use crate::{
+    State,
+    model::{self, Activity, MAX_ACTIVITY_CHARS, MAX_REPLY_CHARS},
+    store::{self, ActivityRow},
+};
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/api/activities/home", web::get().to(home))
+        .route("/api/activities/notifications", web::get().to(notifications))
+        .route("/api/activities/search", web::get().to(search))
+        .route("/api/activities", web::post().to(create))
+        .route("/api/activities/@{handle}", web::get().to(user_feed))
+        .route("/api/activities/@{handle}/status/{uuid}", web::get().to(show_by_handle))
+        .route("/api/activities/{uuid}", web::get().to(show))
+        .route("/api/activities/{uuid}/reply", web::post().to(reply));
+}
+
+/// The acting user (week 2: always `andrewbrown`), recorded on the request span.
+async fn acting_user(state: &State) -> Result<UserShort, ApiError> {
+    let span = tracing::Span::current();
+    span.record("user.handle", ACTING_USER_HANDLE);
+    let user = state.users.short(ACTING_USER_HANDLE).await?.ok_or(ApiError::NotFound("acting user"))?;
+    span.record("user.id", tracing::field::display(user.uuid));
+    Ok(user)
+}
+
+/// Turns rows into Activities with their authors, fetched in one batched call.
+async fn with_authors(state: &State, rows: Vec<ActivityRow>) -> Result<Vec<Activity>, ApiError> {
+    let authors = state.users.shorts(rows.iter().map(|row| row.user_uuid)).await?;
+    Ok(hydrate(rows, &authors))
+}
+
+fn hydrate(rows: Vec<ActivityRow>, authors: &HashMap<Uuid, UserShort>) -> Vec<Activity> {
+    rows.into_iter()
+        .filter_map(|row| match authors.get(&row.user_uuid) {
+            Some(author) => Some(Activity::new(row, author)),
+            None => {
+                tracing::warn!(activity = %row.uuid, user = %row.user_uuid, "activity author unknown to users; left out");
+                None
+            }
+        })
+        .collect()
+}
+
+/// `GET /api/activities/home`: the feed, each activity with its replies.
+async fn home(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    let now = service_kit::now();
+    // The Rust twin of the seed journal's `home-activities-mock-data` span.
+    let span = tracing::info_span!(
+        "home-activities",
+        app.now = %now.to_rfc3339_opts(SecondsFormat::Micros, false),
+        app.result_length = Empty,
+    );
+    async {
+        tracing::info!("home activities requested");
+        let parents = store::home(&state.db, now).await?;
+        let parent_ids: Vec<Uuid> = parents.iter().map(|row| row.uuid).collect();
+        let replies = store::replies_to(&state.db, &parent_ids).await?;
+        let authors = state.users.shorts(parents.iter().chain(&replies).map(|row| row.user_uuid)).await?;
+
+        let mut replies_by_parent: HashMap<Uuid, Vec<Activity>> = HashMap::new();
+        for reply in hydrate(replies, &authors) {
+            if let Some(parent) = reply.reply_to_activity_uuid {
+                replies_by_parent.entry(parent).or_default().push(reply);
+            }
+        }
+        let mut feed = hydrate(parents, &authors);
+        for activity in &mut feed {
+            activity.replies = Some(replies_by_parent.remove(&activity.uuid).unwrap_or_default());
+        }
+        tracing::Span::current().record("app.result_length", feed.len());
+        Ok(HttpResponse::Ok().json(feed))
+    }
+    .instrument(span)
+    .await
+}
+
+/// `GET /api/activities/notifications`: crosses all three services
+/// (activities → users, activities → notifications → users).
+async fn notifications(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    let user = acting_user(&state).await?;
+    let notifications = state.notifications.for_recipient(user.uuid).await?;
+    let activity_ids: Vec<Uuid> = notifications.iter().map(|n| n.activity_uuid).collect();
+    let activities: HashMap<Uuid, ActivityRow> =
+        store::find_many(&state.db, &activity_ids).await?.into_iter().map(|row| (row.uuid, row)).collect();
+    // Activity-shaped, as the original's mock was: the actor's name on the
+    // activity that caused the notification.
+    let answer: Vec<_> = notifications
+        .into_iter()
+        .filter_map(|notification| {
+            let row = activities.get(&notification.activity_uuid)?.clone();
+            let mut body = serde_json::to_value(Activity::new(row, &notification.actor)).ok()?;
+            body["notification_uuid"] = json!(notification.uuid);
+            body["kind"] = json!(notification.kind);
+            body["notified_at"] = json!(notification.created_at.to_rfc3339_opts(SecondsFormat::AutoSi, false));
+            Some(body)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    term: Option<String>,
+}
+
+async fn search(state: web::Data<State>, query: web::Query<SearchQuery>) -> Result<HttpResponse, ApiError> {
+    let term = query.term.as_deref().map(str::trim).unwrap_or_default();
+    if term.is_empty() {
+        return Err(ApiError::Validation(vec!["search_term_blank"]));
+    }
+    let rows = store::search(&state.db, term, service_kit::now()).await?;
+    Ok(HttpResponse::Ok().json(with_authors(&state, rows).await?))
+}
+
+#[derive(Deserialize)]
+struct NewActivity {
+    message: Option<String>,
+    ttl: Option<String>,
+}
+
+/// `POST /api/activities`: answers 200 with the Activity, as the original did
+/// (the frontend checks for 200).
+async fn create(state: web::Data<State>, body: web::Json<NewActivity>) -> Result<HttpResponse, ApiError> {
+    let mut errors = Vec::new();
+    model::message_errors(body.message.as_deref(), MAX_ACTIVITY_CHARS, &mut errors);
+    let ttl = body.ttl.as_deref().and_then(model::ttl);
+    if ttl.is_none() {
+        errors.push("ttl_blank");
+    }
+    let (Some(ttl), true) = (ttl, errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let user = acting_user(&state).await?;
+    let now = service_kit::now();
+    let row = new_row(&user, body.message.as_deref().unwrap_or_default(), None, Some(now + ttl), now);
+    store::insert(&state.db, &row).await?;
+    Ok(HttpResponse::Ok().json(Activity::new(row, &user)))
+}
+
+#[derive(Deserialize)]
+struct NewReply {
+    message: Option<String>,
+}
+
+/// `POST /api/activities/{uuid}/reply`: stores the reply, then tells the
+/// notifications service. A notifications outage costs the notification,
+/// never the reply: it is logged and the reply is answered.
+async fn reply(
+    state: web::Data<State>,
+    parent: web::Path<Uuid>,
+    body: web::Json<NewReply>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = Vec::new();
+    model::message_errors(body.message.as_deref(), MAX_REPLY_CHARS, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let parent = store::find(&state.db, *parent).await?.ok_or(ApiError::NotFound("activity"))?;
+    let user = acting_user(&state).await?;
+    let row = new_row(
+        &user,
+        body.message.as_deref().unwrap_or_default(),
+        Some(parent.uuid),
+        parent.expires_at,
+        service_kit::now(),
+    );
+    store::insert_reply(&state.db, &row).await?.ok_or(ApiError::NotFound("activity"))?;
+
+    if parent.user_uuid != user.uuid {
+        let notification = NewNotification {
+            recipient_user_uuid: parent.user_uuid,
+            actor_user_uuid: user.uuid,
+            activity_uuid: row.uuid,
+            kind: NotificationKind::Reply,
+        };
+        if let Err(err) = state.notifications.create(&notification).await {
+            tracing::error!(error = %err, reply = %row.uuid, "reply stored but its notification was not sent");
+        }
+    }
+    Ok(HttpResponse::Ok().json(Activity::new(row, &user)))
+}
+
+fn new_row(
+    user: &UserShort,
+    message: &str,
+    reply_to: Option<Uuid>,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> ActivityRow {
+    ActivityRow {
+        uuid: Uuid::new_v4(),
+        user_uuid: user.uuid,
+        message: message.trim().to_owned(),
+        replies_count: 0,
+        reposts_count: 0,
+        likes_count: 0,
+        reply_to_activity_uuid: reply_to,
+        expires_at,
+        created_at: now,
+    }
+}
+
+/// `GET /api/activities/@{handle}`: the profile from users, then the feed.
+async fn user_feed(state: web::Data<State>, handle: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let profile = state.users.profile(&handle).await?.ok_or(ApiError::NotFound("user"))?;
+    let (rows, cruds_count) = store::by_user(&state.db, profile.uuid).await?;
+    let author =
+        UserShort { uuid: profile.uuid, handle: profile.handle.clone(), display_name: profile.display_name.clone() };
+    let activities: Vec<Activity> = rows.into_iter().map(|row| Activity::new(row, &author)).collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "profile": {
+            "uuid": profile.uuid,
+            "handle": profile.handle,
+            "display_name": profile.display_name,
+            "bio": profile.bio,
+            "cruds_count": cruds_count,
+        },
+        "activities": activities,
+    })))
+}
+
+async fn show(state: web::Data<State>, uuid: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    show_activity(&state, *uuid, None).await
+}
+
+async fn show_by_handle(state: web::Data<State>, path: web::Path<(String, Uuid)>) -> Result<HttpResponse, ApiError> {
+    let (handle, uuid) = path.into_inner();
+    show_activity(&state, uuid, Some(&handle)).await
+}
+
+/// `{activity, replies}`; with a handle, the activity must be that user's.
+async fn show_activity(state: &State, uuid: Uuid, handle: Option<&str>) -> Result<HttpResponse, ApiError> {
+    let row = store::find(&state.db, uuid).await?.ok_or(ApiError::NotFound("activity"))?;
+    let replies = store::replies_to(&state.db, &[uuid]).await?;
+    let authors = state.users.shorts(std::iter::once(row.user_uuid).chain(replies.iter().map(|r| r.user_uuid))).await?;
+    let author = authors.get(&row.user_uuid).ok_or(ApiError::NotFound("activity"))?;
+    if handle.is_some_and(|handle| handle != author.handle) {
+        return Err(ApiError::NotFound("activity"));
+    }
+    let activity = Activity::new(row, author);
+    Ok(HttpResponse::Ok().json(json!({ "activity": activity, "replies": hydrate(replies, &authors) })))
+}

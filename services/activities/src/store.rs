@@ -1,0 +1,215 @@
+//! The `activities` table. Replies are activities with a
+//! `reply_to_activity_uuid`.
+
+use chrono::{DateTime, Duration, Utc};
+use contracts::seed;
+use service_kit::{Database, db_query};
+use uuid::Uuid;
+
+/// Feeds show at most this many activities (the original's profile page: 40).
+pub const PAGE: i64 = 40;
+
+const COLUMNS: &str = "uuid, user_uuid, message, replies_count, reposts_count, likes_count, \
+                       reply_to_activity_uuid, expires_at, created_at";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ActivityRow {
+    pub uuid: Uuid,
+    pub user_uuid: Uuid,
+    pub message: String,
+    pub replies_count: i64,
+    pub reposts_count: i64,
+    pub likes_count: i64,
+    pub reply_to_activity_uuid: Option<Uuid>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Builds `SELECT {COLUMNS} FROM activities {rest}` once, at compile time.
+macro_rules! select {
+    ($rest:literal) => {
+        concat!(
+            "SELECT uuid, user_uuid, message, replies_count, reposts_count, likes_count, ",
+            "reply_to_activity_uuid, expires_at, created_at FROM activities ",
+            $rest
+        )
+    };
+}
+
+/// Top-level activities that have not expired, newest first.
+pub async fn home(db: &Database, now: DateTime<Utc>) -> Result<Vec<ActivityRow>, sqlx::Error> {
+    const SQL: &str = select!(
+        "WHERE reply_to_activity_uuid IS NULL AND (expires_at IS NULL OR expires_at > $1) \
+         ORDER BY created_at DESC LIMIT $2"
+    );
+    db_query!(db, "SELECT", "activities", SQL, |pool| {
+        sqlx::query_as::<_, ActivityRow>(SQL).bind(now).bind(PAGE).fetch_all(pool).await
+    })
+}
+
+/// Activities whose message contains `term` (case-insensitive), newest first.
+pub async fn search(db: &Database, term: &str, now: DateTime<Utc>) -> Result<Vec<ActivityRow>, sqlx::Error> {
+    const SQL: &str = select!(
+        "WHERE LOWER(message) LIKE $1 ESCAPE '\\' AND (expires_at IS NULL OR expires_at > $2) \
+         ORDER BY created_at DESC LIMIT $3"
+    );
+    let pattern = format!("%{}%", escape_like(&term.to_lowercase()));
+    db_query!(db, "SELECT", "activities", SQL, |pool| {
+        sqlx::query_as::<_, ActivityRow>(SQL).bind(&pattern).bind(now).bind(PAGE).fetch_all(pool).await
+    })
+}
+
+/// `%`, `_` and `\` in a search term match themselves.
+fn escape_like(term: &str) -> String {
+    let mut escaped = String::with_capacity(term.len());
+    for ch in term.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(ch);
+    }
+    escaped
+}
+
+/// A user's latest activities (profile page) and how many they have ever posted.
+pub async fn by_user(db: &Database, user: Uuid) -> Result<(Vec<ActivityRow>, i64), sqlx::Error> {
+    const SQL: &str =
+        select!("WHERE user_uuid = $1 AND reply_to_activity_uuid IS NULL ORDER BY created_at DESC LIMIT $2");
+    const COUNT: &str = "SELECT COUNT(*) FROM activities WHERE user_uuid = $1";
+    let rows = db_query!(db, "SELECT", "activities", SQL, |pool| {
+        sqlx::query_as::<_, ActivityRow>(SQL).bind(user).bind(PAGE).fetch_all(pool).await
+    })?;
+    let count = db_query!(db, "SELECT", "activities", COUNT, |pool| {
+        sqlx::query_scalar::<_, i64>(COUNT).bind(user).fetch_one(pool).await
+    })?;
+    Ok((rows, count))
+}
+
+pub async fn find(db: &Database, uuid: Uuid) -> Result<Option<ActivityRow>, sqlx::Error> {
+    const SQL: &str = select!("WHERE uuid = $1");
+    db_query!(db, "SELECT", "activities", SQL, |pool| {
+        sqlx::query_as::<_, ActivityRow>(SQL).bind(uuid).fetch_optional(pool).await
+    })
+}
+
+/// The given activities in one query, in no particular order.
+pub async fn find_many(db: &Database, uuids: &[Uuid]) -> Result<Vec<ActivityRow>, sqlx::Error> {
+    const SQL: &str = select!("WHERE uuid IN ($1, …)");
+    in_list(db, SQL, "WHERE uuid IN (", uuids, ")").await
+}
+
+/// The replies to the given activities, oldest first.
+pub async fn replies_to(db: &Database, parents: &[Uuid]) -> Result<Vec<ActivityRow>, sqlx::Error> {
+    const SQL: &str = select!("WHERE reply_to_activity_uuid IN ($1, …) ORDER BY created_at");
+    in_list(db, SQL, "WHERE reply_to_activity_uuid IN (", parents, ") ORDER BY created_at").await
+}
+
+/// `SELECT … {head}$1, $2, …{tail}`: one query for a list of ids.
+async fn in_list(
+    db: &Database,
+    sql: &'static str,
+    head: &str,
+    uuids: &[Uuid],
+    tail: &str,
+) -> Result<Vec<ActivityRow>, sqlx::Error> {
+    if uuids.is_empty() {
+        return Ok(Vec::new());
+    }
+    db_query!(db, "SELECT", "activities", sql, |pool| {
+        let mut query = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM activities {head}"));
+        let mut list = query.separated(", ");
+        for uuid in uuids {
+            list.push_bind(*uuid);
+        }
+        list.push_unseparated(tail);
+        query.build_query_as::<ActivityRow>().fetch_all(pool).await
+    })
+}
+
+pub async fn insert(db: &Database, row: &ActivityRow) -> Result<(), sqlx::Error> {
+    const SQL: &str = "INSERT INTO activities (uuid, user_uuid, message, replies_count, reposts_count, likes_count, \
+                       reply_to_activity_uuid, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    db_query!(db, "INSERT", "activities", SQL, |pool| {
+        insert_query(SQL, row).execute(pool).await.map(|done| done.rows_affected())
+    })
+    .map(drop)
+}
+
+/// Stores a reply and counts it on its parent, atomically. `None` when the
+/// parent does not exist.
+pub async fn insert_reply(db: &Database, reply: &ActivityRow) -> Result<Option<()>, sqlx::Error> {
+    const COUNT: &str = "UPDATE activities SET replies_count = replies_count + 1 WHERE uuid = $1";
+    const INSERT: &str = "INSERT INTO activities (uuid, user_uuid, message, replies_count, reposts_count, likes_count, \
+                          reply_to_activity_uuid, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    const SQL: &str =
+        "UPDATE activities SET replies_count = replies_count + 1 WHERE uuid = $1; INSERT INTO activities …";
+    let parent = reply.reply_to_activity_uuid.expect("a reply has a parent");
+    db_query!(db, "INSERT", "activities", SQL, |pool| {
+        let mut tx = pool.begin().await?;
+        let counted = sqlx::query(COUNT).bind(parent).execute(&mut *tx).await?.rows_affected();
+        if counted == 0 {
+            return Ok(None);
+        }
+        insert_query(INSERT, reply).execute(&mut *tx).await?;
+        tx.commit().await.map(Some)
+    })
+}
+
+fn insert_query<'q, DB>(sql: &'static str, row: &'q ActivityRow) -> sqlx::query::Query<'q, DB, DB::Arguments>
+where
+    DB: sqlx::Database,
+    Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<Uuid>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<DateTime<Utc>>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(sql)
+        .bind(row.uuid)
+        .bind(row.user_uuid)
+        .bind(row.message.clone())
+        .bind(row.replies_count)
+        .bind(row.reposts_count)
+        .bind(row.likes_count)
+        .bind(row.reply_to_activity_uuid)
+        .bind(row.expires_at)
+        .bind(row.created_at)
+}
+
+/// The seed activities (API.md), relative to now; idempotent.
+pub async fn seed(db: &Database) -> Result<(), sqlx::Error> {
+    const SQL: &str = "INSERT INTO activities (uuid, user_uuid, message, replies_count, reposts_count, likes_count, \
+                       reply_to_activity_uuid, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                       ON CONFLICT (uuid) DO NOTHING";
+    let now = service_kit::now();
+    // Parents before replies, for the foreign key.
+    let mut activities: Vec<_> = seed::ACTIVITIES.iter().collect();
+    activities.sort_by_key(|activity| activity.reply_to.is_some());
+    for activity in activities {
+        let replies = seed::ACTIVITIES.iter().filter(|reply| reply.reply_to == Some(activity.uuid)).count();
+        let row = ActivityRow {
+            uuid: activity.uuid,
+            user_uuid: activity.user_uuid,
+            message: activity.message.to_owned(),
+            replies_count: replies as i64,
+            reposts_count: 0,
+            likes_count: 0,
+            reply_to_activity_uuid: activity.reply_to,
+            expires_at: Some(now + Duration::hours(activity.expires_in_hours)),
+            created_at: now - Duration::hours(activity.age_hours),
+        };
+        db_query!(db, "INSERT", "activities", SQL, |pool| {
+            insert_query(SQL, &row).execute(pool).await.map(|done| done.rows_affected())
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_wildcards_in_a_term_are_escaped() {
+        assert_eq!(super::escape_like(r"100%_a\b"), r"100\%\_a\\b");
+    }
+}

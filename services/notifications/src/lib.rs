@@ -1,0 +1,39 @@
+//! The notifications service: who should hear about what. Port 4569.
+
+mod routes;
+mod store;
+
+use actix_web::web;
+use service_kit::{ConfigError, Database, Env, Migrations, Service, clients::UsersClient};
+
+pub struct Notifications;
+
+pub struct State {
+    pub(crate) db: Database,
+    pub(crate) users: UsersClient,
+}
+
+static MIGRATIONS: Migrations =
+    Migrations { postgres: sqlx::migrate!("./migrations/postgres"), sqlite: sqlx::migrate!("./migrations/sqlite") };
+
+impl Service for Notifications {
+    const NAME: &'static str = "notifications";
+    const DEFAULT_PORT: u16 = 4569;
+    type State = State;
+
+    fn migrations() -> &'static Migrations {
+        &MIGRATIONS
+    }
+
+    fn state(db: Database, env: &Env, http: telemetry::HttpClient) -> Result<State, ConfigError> {
+        Ok(State { db, users: UsersClient::from_env(env, http)? })
+    }
+
+    fn routes(config: &mut web::ServiceConfig) {
+        routes::configure(config);
+    }
+
+    async fn seed(db: &Database) -> Result<(), sqlx::Error> {
+        store::seed(db).await
+    }
+}

@@ -1,0 +1,48 @@
+//! The notifications service's HTTP routes (internal: called by activities).
+
+use actix_web::{HttpResponse, web};
+use contracts::{NewNotification, Notification, NotificationKind};
+use serde::Deserialize;
+use serde_json::json;
+use service_kit::ApiError;
+use uuid::Uuid;
+
+use crate::{State, store};
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config.route("/api/notifications", web::get().to(list)).route("/api/notifications", web::post().to(create));
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    recipient_user_uuid: Uuid,
+}
+
+/// A recipient's notifications, newest first, each actor hydrated from the
+/// users service in one batched call.
+async fn list(state: web::Data<State>, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+    let rows = store::for_recipient(&state.db, query.recipient_user_uuid).await?;
+    let actors = state.users.shorts(rows.iter().map(|row| row.actor_user_uuid)).await?;
+    let notifications: Vec<Notification> = rows
+        .into_iter()
+        .filter_map(|row| {
+            // A deleted actor or an unknown kind drops the row rather than the page.
+            let actor = actors.get(&row.actor_user_uuid)?.clone();
+            Some(Notification {
+                uuid: row.uuid,
+                kind: NotificationKind::parse(&row.kind)?,
+                activity_uuid: row.activity_uuid,
+                actor,
+                created_at: row.created_at,
+                read_at: row.read_at,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(notifications))
+}
+
+async fn create(state: web::Data<State>, body: web::Json<NewNotification>) -> Result<HttpResponse, ApiError> {
+    let uuid = Uuid::new_v4();
+    store::insert(&state.db, &body, uuid, service_kit::now()).await?;
+    Ok(HttpResponse::Created().json(json!({ "uuid": uuid })))
+}

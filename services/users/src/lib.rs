@@ -1,0 +1,38 @@
+//! The users service: profiles and handles. Port 4568.
+
+mod routes;
+mod store;
+
+use actix_web::web;
+use service_kit::{ConfigError, Database, Env, Migrations, Service};
+
+pub struct Users;
+
+pub struct State {
+    pub(crate) db: Database,
+}
+
+static MIGRATIONS: Migrations =
+    Migrations { postgres: sqlx::migrate!("./migrations/postgres"), sqlite: sqlx::migrate!("./migrations/sqlite") };
+
+impl Service for Users {
+    const NAME: &'static str = "users";
+    const DEFAULT_PORT: u16 = 4568;
+    type State = State;
+
+    fn migrations() -> &'static Migrations {
+        &MIGRATIONS
+    }
+
+    fn state(db: Database, _env: &Env, _http: telemetry::HttpClient) -> Result<State, ConfigError> {
+        Ok(State { db })
+    }
+
+    fn routes(config: &mut web::ServiceConfig) {
+        routes::configure(config);
+    }
+
+    async fn seed(db: &Database) -> Result<(), sqlx::Error> {
+        store::seed(db).await
+    }
+}

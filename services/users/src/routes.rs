@@ -1,0 +1,85 @@
+//! The users service's HTTP routes.
+
+use actix_web::{HttpResponse, web};
+use contracts::ACTING_USER_HANDLE;
+use serde::Deserialize;
+use service_kit::ApiError;
+use uuid::Uuid;
+
+use crate::{State, store};
+
+/// At most this many users per batched lookup (a feed page is 40 activities
+/// plus their replies' authors, so this is never reached by our callers).
+const MAX_BATCH: usize = 200;
+const MAX_DISPLAY_NAME: usize = 100;
+const MAX_BIO: usize = 500;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/api/users", web::get().to(users_by_uuid))
+        .route("/api/users/@{handle}", web::get().to(profile))
+        .route("/api/users/@{handle}/short", web::get().to(short))
+        .route("/api/profile/update", web::post().to(update_profile))
+        .route("/api/profile/update", web::put().to(update_profile));
+}
+
+async fn short(state: web::Data<State>, handle: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let user = store::short_by_handle(&state.db, &handle).await?.ok_or(ApiError::NotFound("user"))?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+async fn profile(state: web::Data<State>, handle: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let user = store::profile_by_handle(&state.db, &handle).await?.ok_or(ApiError::NotFound("user"))?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+#[derive(Deserialize)]
+struct UuidsQuery {
+    /// Comma-separated.
+    uuids: String,
+}
+
+/// `GET /api/users?uuids=a,b,c`: the authors of a feed in one call; unknown
+/// uuids are left out of the answer.
+async fn users_by_uuid(state: web::Data<State>, query: web::Query<UuidsQuery>) -> Result<HttpResponse, ApiError> {
+    let parts: Vec<&str> = query.uuids.split(',').map(str::trim).filter(|part| !part.is_empty()).collect();
+    if parts.len() > MAX_BATCH {
+        return Err(ApiError::Validation(vec!["uuids_too_many"]));
+    }
+    let uuids = parts
+        .iter()
+        .map(|part| Uuid::parse_str(part))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| ApiError::Validation(vec!["uuids_invalid"]))?;
+    let users = store::short_by_uuids(&state.db, &uuids).await?;
+    Ok(HttpResponse::Ok().json(users))
+}
+
+#[derive(Deserialize)]
+struct ProfileUpdate {
+    display_name: Option<String>,
+    bio: Option<String>,
+}
+
+async fn update_profile(state: web::Data<State>, body: web::Json<ProfileUpdate>) -> Result<HttpResponse, ApiError> {
+    let display_name = body.display_name.as_deref().map(str::trim).unwrap_or_default();
+    let bio = body.bio.as_deref().map(str::trim).filter(|bio| !bio.is_empty());
+    let mut errors = Vec::new();
+    if display_name.is_empty() {
+        errors.push("display_name_blank");
+    } else if display_name.chars().count() > MAX_DISPLAY_NAME {
+        errors.push("display_name_exceed_max_chars");
+    }
+    if bio.is_some_and(|bio| bio.chars().count() > MAX_BIO) {
+        errors.push("bio_exceed_max_chars");
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    tracing::Span::current().record("user.handle", ACTING_USER_HANDLE);
+    let user = store::update_profile(&state.db, ACTING_USER_HANDLE, display_name, bio)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    tracing::Span::current().record("user.id", tracing::field::display(user.uuid));
+    Ok(HttpResponse::Ok().json(user))
+}

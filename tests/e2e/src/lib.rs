@@ -1,0 +1,1 @@
+//! End-to-end tests of the Cruddur services live in `tests/`.

@@ -1,0 +1,91 @@
+//! Client mistakes get a 4xx with a JSON body, never a 500 or a panic.
+
+use serde_json::json;
+
+use crate::helpers::{Backend, Stack, on_both_databases, read};
+
+on_both_databases!(
+    malformed_bodies_wrong_types_and_oversize,
+    unknown_routes_and_methods,
+    cors_allows_only_configured_origins
+);
+
+async fn malformed_bodies_wrong_types_and_oversize(backend: Backend) {
+    let stack = Stack::spawn(backend).await;
+    let post = |body: &'static str, content_type: &'static str| {
+        stack.http.post(stack.url("/api/activities")).header("content-type", content_type).body(body).send()
+    };
+    let (status, body) = read(post("{\"message\": ", "application/json").await.unwrap()).await;
+    assert_eq!((status, &body["error"]), (400, &json!("malformed_json")));
+    let (status, body) = read(post("[1, 2]", "application/json").await.unwrap()).await;
+    assert_eq!((status, &body["error"]), (400, &json!("malformed_json")));
+    let (status, body) = read(post("{\"message\": 5, \"ttl\": \"1-day\"}", "application/json").await.unwrap()).await;
+    assert_eq!((status, &body["error"]), (400, &json!("malformed_json")));
+    let (status, body) = read(post("message=hi", "application/x-www-form-urlencoded").await.unwrap()).await;
+    assert_eq!((status, &body["error"]), (400, &json!("content_type_not_json")));
+
+    let huge = json!({"message": "x".repeat(64 * 1024), "ttl": "1-day"});
+    let (status, body) = read(stack.http.post(stack.url("/api/activities")).json(&huge).send().await.unwrap()).await;
+    assert_eq!((status, &body["error"]), (413, &json!("body_too_large")));
+
+    // Nothing was stored by any of it.
+    let (_, feed) = stack.get_json("/api/activities/home").await;
+    assert_eq!(feed.as_array().unwrap().len(), 4);
+
+    let users = &stack.users.address;
+    for query in ["uuids=not-a-uuid", "uuids=6f3a0b7e-1c1d-4c0e-9a55-0d5e3f0b6a01,x", "nothing=1"] {
+        let (status, _) = read(stack.http.get(format!("{users}/api/users?{query}")).send().await.unwrap()).await;
+        assert!((400..500).contains(&status), "{query}: {status}");
+    }
+    let empty = read(stack.http.get(format!("{users}/api/users?uuids=")).send().await.unwrap()).await;
+    assert_eq!(empty, (200, json!([])), "an empty list is an empty answer");
+    let url = format!("{}/api/notifications?recipient_user_uuid=42", stack.notifications.address);
+    let (status, _) = read(stack.http.get(url).send().await.unwrap()).await;
+    assert_eq!(status, 400);
+}
+
+async fn unknown_routes_and_methods(backend: Backend) {
+    let stack = Stack::spawn(backend).await;
+    let (status, body) = stack.get_json("/api/nothing/here").await;
+    assert_eq!((status, &body["error"]), (404, &json!("not_found")));
+    let (status, _) = read(stack.http.delete(stack.url("/api/activities/home")).send().await.unwrap()).await;
+    assert!(status == 404 || status == 405, "{status}");
+    // The fixed words win over @handle and {uuid}.
+    let (status, home) = stack.get_json("/api/activities/home").await;
+    assert_eq!(status, 200);
+    assert!(home.is_array());
+}
+
+async fn cors_allows_only_configured_origins(backend: Backend) {
+    let stack = Stack::spawn(backend).await;
+    let preflight = |origin: &'static str| {
+        stack
+            .http
+            .request(reqwest::Method::OPTIONS, stack.url("/api/activities"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let allowed = preflight("http://localhost:3000").await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "http://localhost:3000");
+    let methods = allowed.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
+    for method in ["GET", "POST", "PUT", "HEAD", "OPTIONS"] {
+        assert!(methods.contains(method), "{methods}");
+    }
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(refused.headers().get("access-control-allow-origin").is_none());
+
+    let simple = stack
+        .http
+        .get(stack.url("/api/activities/home"))
+        .header("origin", "http://localhost:3000")
+        .send()
+        .await
+        .unwrap();
+    let exposed = simple.headers()["access-control-expose-headers"].to_str().unwrap().to_lowercase();
+    for header in ["location", "link", "traceresponse"] {
+        assert!(exposed.contains(header), "{exposed}");
+    }
+}
