@@ -21,7 +21,11 @@ pub fn binary(service: &str) -> &'static str {
 /// Runs `service args…` to completion with exactly `env` (plus PATH).
 pub fn run(service: &str, args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String, String) {
     let output = command(service, env).args(args).output().unwrap();
-    (output.status, String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 fn command(service: &str, env: &[(&str, &str)]) -> Command {
