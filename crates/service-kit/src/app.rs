@@ -71,7 +71,7 @@ impl Application {
         // shows a feed; PostgreSQL is seeded by the documented `seed` command.
         if opened.created && config.database_url.is_none() {
             S::seed(&db).await.map_err(StartError::Seed)?;
-            tracing::info!(service = S::NAME, "seeded the new embedded database");
+            tracing::info!("seeded the new embedded database");
         }
         let state = web::Data::new(S::state(db.clone(), env, http)?);
 
@@ -83,6 +83,7 @@ impl Application {
             App::new()
                 .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, http::method_not_allowed))
                 .wrap(http::cors(&origins))
+                .wrap(actix_web::middleware::from_fn(telemetry::trace_response))
                 .wrap(telemetry::RequestTracing::new())
                 .app_data(state.clone())
                 .app_data(http::json_config())
@@ -98,7 +99,7 @@ impl Application {
         .listen(listener)
         .map_err(|source| StartError::Bind { port, source })?
         .run();
-        tracing::info!(service = S::NAME, port, database = db.system_name(), "listening");
+        tracing::info!(port, database = db.system_name(), "listening");
         Ok(Self { port, server, db })
     }
 
@@ -126,7 +127,7 @@ impl Application {
 pub fn main<S: Service>() -> ExitCode {
     let command = std::env::args().nth(1);
     match command.as_deref() {
-        None | Some("serve") => run(serve::<S>),
+        None | Some("serve") => serve::<S>(),
         Some("seed") => run(seed::<S>),
         Some("-h" | "--help" | "help") => {
             println!(
@@ -157,19 +158,30 @@ where
     }
 }
 
-async fn serve<S: Service>() -> Result<(), Box<dyn std::error::Error>> {
-    let telemetry = telemetry::init(S::NAME)?;
-    let app = Application::build::<S>(&Env::process()).await.map_err(|err| format!("{}: {err}", S::NAME))?;
-    let handle = app.handle();
-    actix_web::rt::spawn(async move {
-        stop_signal().await;
-        tracing::info!("stopping: finishing in-flight requests");
-        handle.stop(true).await;
+/// Telemetry starts before the runtime and is flushed after it has stopped,
+/// on this plain thread: flushing blocks, and must not block a runtime.
+fn serve<S: Service>() -> ExitCode {
+    let telemetry = match telemetry::init(S::NAME) {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("{}: {err}", S::NAME);
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = run(|| async {
+        let app = Application::build::<S>(&Env::process()).await.map_err(|err| format!("{}: {err}", S::NAME))?;
+        let handle = app.handle();
+        actix_web::rt::spawn(async move {
+            stop_signal().await;
+            tracing::info!("stopping: finishing in-flight requests");
+            handle.stop(true).await;
+        });
+        app.run_until_stopped().await?;
+        tracing::info!("stopped");
+        Ok(())
     });
-    app.run_until_stopped().await?;
-    tracing::info!("stopped");
     telemetry.shutdown();
-    Ok(())
+    code
 }
 
 async fn seed<S: Service>() -> Result<(), Box<dyn std::error::Error>> {

@@ -6,9 +6,15 @@ use actix_web::{
     Error,
     body::MessageBody,
     dev::{ServiceRequest, ServiceResponse},
+    http::header::{HeaderName, HeaderValue},
+    middleware::Next,
 };
+use opentelemetry::trace::TraceContextExt;
 use tracing::{Span, field::Empty};
 use tracing_actix_web::{RootSpanBuilder, TracingLogger};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::propagation::ActixHeaders;
 
 /// The middleware to put on every actix `App`.
 pub type RequestTracing = TracingLogger<ServerSpanBuilder>;
@@ -31,11 +37,12 @@ impl RootSpanBuilder for ServerSpanBuilder {
             .get(actix_web::http::header::USER_AGENT)
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default();
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "http.server.request",
             otel.name = name,
             otel.kind = "server",
             otel.status_code = Empty,
+            otel.status_description = Empty,
             http.request.method = method,
             http.route = route.as_deref().unwrap_or_default(),
             url.path = request.path(),
@@ -50,7 +57,12 @@ impl RootSpanBuilder for ServerSpanBuilder {
             exception.message = Empty,
             user.id = Empty,
             user.handle = Empty,
-        )
+        );
+        // Continue the caller's trace. A missing or malformed header yields no
+        // valid parent, and the request simply starts a new trace.
+        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&ActixHeaders(request.headers())));
+        let _ = span.set_parent(parent);
+        span
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
@@ -64,6 +76,7 @@ impl RootSpanBuilder for ServerSpanBuilder {
             span.record("otel.status_code", "ERROR");
             span.record("error.type", status.as_str());
             if let Some(error) = error {
+                span.record("otel.status_description", tracing::field::display(error));
                 span.record("exception.message", tracing::field::display(error));
             }
         }
@@ -79,4 +92,24 @@ fn network_protocol_version(version: actix_web::http::Version) -> &'static str {
         Version::HTTP_3 => "3",
         _ => "1.1",
     }
+}
+
+/// Adds `traceresponse` (W3C Trace Context Level 2) to every answer, so
+/// whoever made a request can look up its trace. Wrap it inside
+/// [`RequestTracing`], whose span it reports.
+pub async fn trace_response(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let mut response = next.call(request).await?;
+    let context = Span::current().context();
+    let span = context.span();
+    let ids = span.span_context();
+    if ids.is_valid() {
+        let value = format!("00-{}-{}-{:02x}", ids.trace_id(), ids.span_id(), ids.trace_flags().to_u8());
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(HeaderName::from_static("traceresponse"), value);
+        }
+    }
+    Ok(response)
 }

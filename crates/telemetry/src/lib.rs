@@ -1,17 +1,146 @@
 //! Tracing and logging for every Cruddur service: one call at start-up
-//! ([`init`]), one middleware on the actix `App` ([`RequestTracing`]), one
+//! ([`init`], which returns the guard that flushes everything), one middleware
+//! pair on the actix `App` ([`RequestTracing`] and [`trace_response`]), one
 //! shared HTTP client ([`http_client`]) and one span per database query
 //! ([`db_client_span!`]).
+//!
+//! Configuration comes only from the standard `OTEL_*` variables (see
+//! README.md); `RUST_LOG` filters the stdout logs, not the spans.
 
+mod config;
+mod console;
 mod db;
 mod http_client;
 mod http_server;
 mod logs;
+mod propagation;
+mod traces;
 
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::level_filters::LevelFilter;
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::{EnvFilter, Layer, filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
+
+pub use config::{OtlpTarget, PropagatorKind, TelemetryConfig};
 pub use db::record_result;
 pub use http_client::{HttpClient, http_client};
-pub use http_server::{RequestTracing, ServerSpanBuilder};
-pub use logs::{Telemetry, TelemetryError, init};
+pub use http_server::{RequestTracing, ServerSpanBuilder, trace_response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("invalid {variable}={value:?}: {reason}")]
+    InvalidEndpoint { variable: &'static str, value: String, reason: String },
+    #[error("OTEL_EXPORTER_OTLP_PROTOCOL={0:?} is not supported: only http/protobuf")]
+    UnsupportedProtocol(String),
+    #[error("cannot build the OTLP exporter: {0}")]
+    Exporter(String),
+    #[error("invalid RUST_LOG: {0}")]
+    Filter(String),
+    #[error("a global tracing subscriber is already installed")]
+    AlreadyInstalled,
+}
+
+/// Keeps telemetry running. [`Telemetry::shutdown`] (or drop) flushes the
+/// buffered spans, then the buffered log lines. Call it after the HTTP server
+/// has stopped and outside any async runtime: flushing blocks.
+#[must_use = "dropping the guard stops telemetry"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+    stdout: Option<WorkerGuard>,
+}
+
+/// Installs logs and tracing for `service` (the default `OTEL_SERVICE_NAME`).
+/// Call it once, before the async runtime starts.
+pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
+    let config = TelemetryConfig::from_env(service, |name| std::env::var(name).ok())?;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new("info"))
+        .map_err(|err| TelemetryError::Filter(err.to_string()))?;
+    // Lossy: when stdout cannot keep up, lines are dropped (and counted by
+    // tracing-appender) rather than making a request wait.
+    let (stdout, stdout_guard) = tracing_appender::non_blocking(std::io::stdout());
+    let logs = tracing_subscriber::fmt::layer()
+        .event_format(logs::JsonLines::new(&config.service_name))
+        .with_writer(stdout)
+        .with_filter(filter);
+
+    let (spans, provider) = if config.sdk_disabled {
+        (None, None)
+    } else {
+        let instance = instance_id(&config.service_name);
+        let provider = traces::provider(&config, &instance)?;
+        opentelemetry::global::set_text_map_propagator(propagation::composite(&config.propagators));
+        opentelemetry::global::set_tracer_provider(provider.clone());
+        let layer = tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(service))
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            .with_filter(span_filter());
+        (Some(layer), Some(provider))
+    };
+    tracing_subscriber::registry().with(logs).with(spans).try_init().map_err(|_| TelemetryError::AlreadyInstalled)?;
+
+    let otlp = config.otlp.as_ref();
+    tracing::info!(
+        traces_endpoint = otlp.map(|o| o.traces_endpoint.as_str()).unwrap_or("off"),
+        export_headers = ?otlp.map(|o| &o.header_names),
+        console = config.console,
+        sdk_disabled = config.sdk_disabled,
+        propagators = ?config.propagators,
+        "telemetry started"
+    );
+    for note in &config.notes {
+        tracing::warn!(target: "telemetry", "{note}");
+    }
+    Ok(Telemetry { provider, stdout: Some(stdout_guard) })
+}
+
+/// Spans of our own code and libraries at INFO and above. The SDK's own
+/// diagnostics never become spans (no feedback loop through the exporter).
+fn span_filter() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::INFO)
+        .with_target("opentelemetry", LevelFilter::OFF)
+        .with_target("opentelemetry_sdk", LevelFilter::OFF)
+        .with_target("opentelemetry_otlp", LevelFilter::OFF)
+}
+
+/// `service.instance.id`: host and process, readable in a log stream's name.
+fn instance_id(service: &str) -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{service}-{host}-{}", std::process::id())
+}
+
+impl Telemetry {
+    /// Flushes and stops everything, in order: spans first (their export may
+    /// still log), then the log writer.
+    pub fn shutdown(mut self) {
+        self.close();
+    }
+
+    fn close(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(err) = provider.shutdown()
+        {
+            tracing::warn!(target: "telemetry", error = %err, "flushing spans at shutdown failed");
+        }
+        drop(self.stdout.take());
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
 
 #[doc(hidden)]
 pub mod __private {

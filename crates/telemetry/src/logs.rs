@@ -1,49 +1,168 @@
-//! Start-up and shutdown of a service's telemetry.
+//! JSON log lines on stdout, one object per event, carrying the trace and
+//! span ids of the request they belong to. Written by hand because
+//! tracing-subscriber's JSON format knows nothing of OpenTelemetry ids. The
+//! fmt layer formats into a reused thread-local buffer; a background thread
+//! (tracing-appender) does the actual write, so no request waits on stdout.
 
-use tracing_appender::non_blocking::WorkerGuard;
-use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+use std::fmt::{self, Write};
 
-#[derive(Debug, thiserror::Error)]
-pub enum TelemetryError {
-    #[error("invalid RUST_LOG: {0}")]
-    Filter(String),
-    #[error("a global tracing subscriber is already installed")]
-    AlreadyInstalled,
+use opentelemetry::trace::TraceContextExt;
+use tracing::{Event, Subscriber, field::Field};
+use tracing_subscriber::{
+    fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
+    registry::LookupSpan,
+};
+
+pub struct JsonLines {
+    service: String,
 }
 
-/// Keeps telemetry alive; dropping it flushes buffered log lines.
-#[must_use = "dropping the guard stops telemetry"]
-pub struct Telemetry {
-    _stdout: WorkerGuard,
+impl JsonLines {
+    pub fn new(service: &str) -> Self {
+        Self { service: service.to_owned() }
+    }
 }
 
-/// Installs JSON logs on stdout for `service`. stdout is written by a
-/// background thread (tracing-appender) so the request path never blocks on it.
-pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new("info"))
-        .map_err(|err| TelemetryError::Filter(err.to_string()))?;
-    let (stdout, guard) = tracing_appender::non_blocking(std::io::stdout());
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .flatten_event(true)
-                .with_current_span(false)
-                .with_span_list(false)
-                .with_writer(stdout),
-        )
-        .try_init()
-        .map_err(|_| TelemetryError::AlreadyInstalled)?;
-    tracing::info!(service, "telemetry started");
-    Ok(Telemetry { _stdout: guard })
+impl<S, N> FormatEvent<S, N> for JsonLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+        let meta = event.metadata();
+        write!(writer, "{{\"timestamp\":\"{}\"", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ"))?;
+        write!(writer, ",\"level\":\"{}\",\"target\":", meta.level())?;
+        write_str(&mut writer, meta.target())?;
+        writer.write_str(",\"service\":")?;
+        write_str(&mut writer, &self.service)?;
+        let mut fields = JsonFields { out: &mut writer, result: Ok(()) };
+        event.record(&mut fields);
+        fields.result?;
+        if let Some(span) = ctx.lookup_current() {
+            writer.write_str(",\"span\":")?;
+            write_str(&mut writer, span.name())?;
+        }
+        // The OpenTelemetry layer activates a span's context on entry.
+        let context = opentelemetry::Context::current();
+        let span = context.span();
+        let ids = span.span_context();
+        if ids.is_valid() {
+            write!(writer, ",\"trace_id\":\"{}\",\"span_id\":\"{}\"", ids.trace_id(), ids.span_id())?;
+        }
+        writer.write_str("}\n")
+    }
 }
 
-impl Telemetry {
-    /// Flushes and stops everything, in order. Call it after the server has
-    /// stopped, outside the actix workers.
-    pub fn shutdown(self) {
-        drop(self);
+struct JsonFields<'a, 'w> {
+    out: &'a mut Writer<'w>,
+    result: fmt::Result,
+}
+
+impl JsonFields<'_, '_> {
+    fn key(&mut self, field: &Field) -> fmt::Result {
+        self.out.write_char(',')?;
+        write_str(self.out, field.name())?;
+        self.out.write_char(':')
+    }
+
+    fn raw(&mut self, field: &Field, value: fmt::Arguments<'_>) {
+        if self.result.is_ok() {
+            self.result = self.key(field).and_then(|()| self.out.write_fmt(value));
+        }
+    }
+}
+
+impl tracing::field::Visit for JsonFields<'_, '_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.result.is_ok() {
+            self.result = self.key(field).and_then(|()| {
+                self.out.write_char('"')?;
+                write!(Escaped(self.out), "{value:?}")?;
+                self.out.write_char('"')
+            });
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if self.result.is_ok() {
+            self.result = self.key(field).and_then(|()| write_str(self.out, value));
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        if self.result.is_ok() {
+            self.result = self.key(field).and_then(|()| {
+                self.out.write_char('"')?;
+                write!(Escaped(self.out), "{value}")?;
+                self.out.write_char('"')
+            });
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.raw(field, format_args!("{value}"));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.raw(field, format_args!("{value}"));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.raw(field, format_args!("{value}"));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if value.is_finite() {
+            self.raw(field, format_args!("{value}"));
+        } else {
+            self.raw(field, format_args!("null"));
+        }
+    }
+}
+
+fn write_str(out: &mut impl Write, value: &str) -> fmt::Result {
+    out.write_char('"')?;
+    Escaped(out).write_str(value)?;
+    out.write_char('"')
+}
+
+/// Escapes what JSON strings cannot hold as is, writing unescaped runs whole.
+struct Escaped<'a, W: Write + ?Sized>(&'a mut W);
+
+impl<W: Write + ?Sized> Write for Escaped<'_, W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut start = 0;
+        for (index, ch) in s.char_indices() {
+            let escape = match ch {
+                '"' => "\\\"",
+                '\\' => "\\\\",
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                c if (c as u32) < 0x20 => "",
+                _ => continue,
+            };
+            self.0.write_str(&s[start..index])?;
+            if escape.is_empty() {
+                write!(self.0, "\\u{:04x}", ch as u32)?;
+            } else {
+                self.0.write_str(escape)?;
+            }
+            start = index + ch.len_utf8();
+        }
+        self.0.write_str(&s[start..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_keeps_json_valid() {
+        let mut out = String::new();
+        write_str(&mut out, "a \"quoted\" line\nwith \\ and \u{1} and é").unwrap();
+        let parsed: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed, "a \"quoted\" line\nwith \\ and \u{1} and é");
     }
 }

@@ -1,6 +1,8 @@
 //! The service binaries as processes: commands, start-up errors, signals.
 
+mod otlp;
 mod process;
+mod telemetry;
 
 use std::{
     io::{Read, Write},

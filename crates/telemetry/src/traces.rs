@@ -1,0 +1,96 @@
+//! The tracer provider: X-Ray-compatible ids, the resource, and one batch
+//! processor per exporter. Batch processors export from their own thread, so a
+//! slow or dead endpoint never touches the request path; a full queue drops
+//! spans (the SDK counts and reports that once).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use opentelemetry::KeyValue;
+use opentelemetry_aws::trace::XrayIdGenerator;
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::{
+    Resource,
+    error::OTelSdkResult,
+    trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter},
+};
+
+use crate::{TelemetryError, config::TelemetryConfig, console::ConsoleExporter};
+
+pub fn provider(config: &TelemetryConfig, instance_id: &str) -> Result<SdkTracerProvider, TelemetryError> {
+    // Resource::builder() already reads OTEL_RESOURCE_ATTRIBUTES; the name is
+    // set explicitly because ours has a code default the SDK does not know.
+    let resource = Resource::builder()
+        .with_service_name(config.service_name.clone())
+        .with_attribute(KeyValue::new("service.instance.id", instance_id.to_owned()))
+        .build();
+    // The sampler comes from OTEL_TRACES_SAMPLER/_ARG through the SDK's defaults.
+    let mut builder =
+        SdkTracerProvider::builder().with_id_generator(XrayIdGenerator::default()).with_resource(resource);
+    if let Some(otlp) = &config.otlp {
+        // Headers, compression and timeout: the exporter reads the standard
+        // variables itself. The endpoint is the one we checked and resolved.
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(otlp.traces_endpoint.as_str())
+            .build()
+            .map_err(|err| TelemetryError::Exporter(err.to_string()))?;
+        builder =
+            builder.with_span_processor(BatchSpanProcessor::builder(ReportingExporter::new("otlp", exporter)).build());
+    }
+    if config.console {
+        builder = builder.with_span_processor(BatchSpanProcessor::builder(ConsoleExporter::default()).build());
+    }
+    Ok(builder.build())
+}
+
+/// Wraps an exporter so a failing endpoint is reported once (with the count
+/// of lost spans at shutdown) instead of once per batch.
+#[derive(Debug)]
+pub struct ReportingExporter<E> {
+    name: &'static str,
+    inner: E,
+    reported: AtomicBool,
+    lost: AtomicU64,
+}
+
+impl<E> ReportingExporter<E> {
+    pub fn new(name: &'static str, inner: E) -> Self {
+        Self { name, inner, reported: AtomicBool::new(false), lost: AtomicU64::new(0) }
+    }
+}
+
+impl<E: SpanExporter> SpanExporter for ReportingExporter<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let spans = batch.len() as u64;
+        if let Err(err) = self.inner.export(batch).await {
+            self.lost.fetch_add(spans, Ordering::Relaxed);
+            if !self.reported.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    target: "telemetry",
+                    exporter = self.name,
+                    error = %err,
+                    "span export failed; spans are dropped until it recovers (total reported at shutdown)"
+                );
+            }
+        }
+        // Failure is handled (counted, reported): the SDK need not log it again.
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, timeout: std::time::Duration) -> OTelSdkResult {
+        let lost = self.lost.load(Ordering::Relaxed);
+        if lost > 0 {
+            tracing::warn!(target: "telemetry", exporter = self.name, lost_spans = lost, "spans lost to export failures");
+        }
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}

@@ -1,0 +1,156 @@
+//! An OTLP/HTTP receiver for the tests: decodes the real protobuf
+//! (`opentelemetry-proto`), gzip or not, and keeps what it got.
+
+use std::{
+    io::Read,
+    net::TcpListener,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use opentelemetry_proto::tonic::{
+    collector::trace::v1::ExportTraceServiceRequest,
+    common::v1::{AnyValue, KeyValue, any_value::Value},
+    trace::v1::Span,
+};
+use prost::Message;
+
+/// One span as received, with the `service.name` of its resource.
+#[derive(Clone, Debug)]
+pub struct ReceivedSpan {
+    pub service: String,
+    pub span: Span,
+}
+
+impl ReceivedSpan {
+    pub fn trace_id(&self) -> String {
+        hex(&self.span.trace_id)
+    }
+
+    pub fn span_id(&self) -> String {
+        hex(&self.span.span_id)
+    }
+
+    pub fn parent_span_id(&self) -> String {
+        hex(&self.span.parent_span_id)
+    }
+
+    pub fn attribute(&self, key: &str) -> Option<String> {
+        attribute(&self.span.attributes, key)
+    }
+
+    pub fn attributes(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.span.attributes.iter().map(|kv| (kv.key.clone(), value_text(kv.value.as_ref())))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Export {
+    pub headers: Vec<(String, String)>,
+    pub gzip: bool,
+}
+
+#[derive(Default)]
+struct Received {
+    spans: Vec<ReceivedSpan>,
+    exports: Vec<Export>,
+}
+
+pub struct Receiver {
+    pub endpoint: String,
+    received: Arc<Mutex<Received>>,
+}
+
+impl Receiver {
+    pub fn start() -> Self {
+        let received: Arc<Mutex<Received>> = Arc::default();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let state = web::Data::from(received.clone());
+        let server = HttpServer::new(move || {
+            App::new().app_data(state.clone()).app_data(web::PayloadConfig::new(64 << 20)).route(
+                "/v1/traces",
+                web::post().to(
+                    |request: HttpRequest, body: web::Bytes, state: web::Data<Mutex<Received>>| async move {
+                        let gzip = request.headers().get("content-encoding").is_some_and(|v| v == "gzip");
+                        let bytes = if gzip {
+                            let mut plain = Vec::new();
+                            flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain).unwrap();
+                            plain
+                        } else {
+                            body.to_vec()
+                        };
+                        let export = ExportTraceServiceRequest::decode(&bytes[..]).expect("a valid OTLP protobuf body");
+                        let headers = request
+                            .headers()
+                            .iter()
+                            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+                            .collect();
+                        let mut received = state.lock().unwrap();
+                        received.exports.push(Export { headers, gzip });
+                        for resource_spans in export.resource_spans {
+                            let service = resource_spans
+                                .resource
+                                .as_ref()
+                                .and_then(|r| attribute(&r.attributes, "service.name"))
+                                .unwrap_or_default();
+                            for scope_spans in resource_spans.scope_spans {
+                                for span in scope_spans.spans {
+                                    received.spans.push(ReceivedSpan { service: service.clone(), span });
+                                }
+                            }
+                        }
+                        HttpResponse::Ok().content_type("application/x-protobuf").body(Vec::<u8>::new())
+                    },
+                ),
+            )
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        Self { endpoint, received }
+    }
+
+    pub fn spans(&self) -> Vec<ReceivedSpan> {
+        self.received.lock().unwrap().spans.clone()
+    }
+
+    pub fn exports(&self) -> Vec<Export> {
+        self.received.lock().unwrap().exports.clone()
+    }
+
+    /// Waits until `done` holds for the spans of `trace_id` (at most 20 s).
+    pub async fn wait_for_trace(&self, trace_id: &str, done: impl Fn(&[ReceivedSpan]) -> bool) -> Vec<ReceivedSpan> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let spans: Vec<ReceivedSpan> = self.spans().into_iter().filter(|s| s.trace_id() == trace_id).collect();
+            if done(&spans) {
+                return spans;
+            }
+            assert!(Instant::now() < deadline, "trace {trace_id} incomplete: {spans:#?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn attribute(attributes: &[KeyValue], key: &str) -> Option<String> {
+    attributes.iter().find(|kv| kv.key == key).map(|kv| value_text(kv.value.as_ref()))
+}
+
+fn value_text(value: Option<&AnyValue>) -> String {
+    match value.and_then(|v| v.value.as_ref()) {
+        Some(Value::StringValue(s)) => s.clone(),
+        Some(Value::IntValue(i)) => i.to_string(),
+        Some(Value::BoolValue(b)) => b.to_string(),
+        Some(Value::DoubleValue(d)) => d.to_string(),
+        other => format!("{other:?}"),
+    }
+}

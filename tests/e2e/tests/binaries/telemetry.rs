@@ -1,0 +1,278 @@
+//! One trace across the three services, exported over OTLP/HTTP to a real
+//! protobuf receiver, with the processes as they run in production.
+
+use std::time::{Duration, Instant};
+
+use crate::{
+    otlp::{ReceivedSpan, Receiver},
+    process::Service,
+};
+
+const SERVER: i32 = 2;
+const CLIENT: i32 = 3;
+/// Stands in for a Honeycomb API key; must never show up in logs or spans.
+const API_KEY: &str = "hcaik_TEST0SECRET0VALUE0000000000000000000000";
+
+struct Stack {
+    users: Service,
+    notifications: Service,
+    activities: Service,
+    _data: tempfile::TempDir,
+}
+
+/// The three services as processes, exporting to `endpoint` with `extra` variables.
+fn start_stack(endpoint: &str, extra: &[(&str, &str)]) -> Stack {
+    let data = tempfile::tempdir().unwrap();
+    let headers = format!("x-honeycomb-team={API_KEY}");
+    let mut env: Vec<(&str, &str)> = vec![
+        ("CRUDDUR_DATA_DIR", data.path().to_str().unwrap()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+        ("OTEL_EXPORTER_OTLP_HEADERS", &headers),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("RUST_LOG", "debug"),
+    ];
+    env.extend_from_slice(extra);
+    let users = Service::start("users", &env);
+    let users_url = users.url("");
+    let with_users = [env.clone(), vec![("USERS_URL", users_url.as_str())]].concat();
+    let notifications = Service::start("notifications", &with_users);
+    let notifications_url = notifications.url("");
+    let with_both = [with_users.clone(), vec![("NOTIFICATIONS_URL", notifications_url.as_str())]].concat();
+    let activities = Service::start("activities", &with_both);
+    Stack { users, notifications, activities, _data: data }
+}
+
+fn trace_id_of(response: &reqwest::Response) -> String {
+    let value = response.headers().get("traceresponse").expect("a traceresponse header").to_str().unwrap();
+    let parts: Vec<&str> = value.split('-').collect();
+    assert_eq!(parts.len(), 4, "{value}");
+    assert_eq!(parts[0], "00");
+    assert_eq!(parts[1].len(), 32);
+    assert_eq!(parts[2].len(), 16);
+    parts[1].to_owned()
+}
+
+fn servers<'a>(spans: &'a [ReceivedSpan], service: &str) -> Vec<&'a ReceivedSpan> {
+    spans.iter().filter(|s| s.service == service && s.span.kind == SERVER).collect()
+}
+
+#[tokio::test]
+async fn notifications_is_one_trace_across_three_services() {
+    let receiver = Receiver::start();
+    let stack = start_stack(&receiver.endpoint, &[("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")]);
+    let response = reqwest::Client::new()
+        .get(stack.activities.url("/api/activities/notifications"))
+        .header("user-agent", "cruddur-test/1.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let trace_id = trace_id_of(&response);
+
+    let spans = receiver
+        .wait_for_trace(&trace_id, |spans| {
+            servers(spans, "activities").len() == 1
+                && servers(spans, "notifications").len() == 1
+                && servers(spans, "users").len() == 2
+        })
+        .await;
+
+    // Every server span below the edge is the child of a client span of its caller.
+    let by_id = |id: &str| spans.iter().find(|s| s.span_id() == id);
+    for (callee, caller) in [("notifications", "activities"), ("users", "activities"), ("users", "notifications")] {
+        let children: Vec<_> = servers(&spans, callee)
+            .into_iter()
+            .filter(|server| by_id(&server.parent_span_id()).is_some_and(|parent| parent.service == caller))
+            .collect();
+        assert_eq!(children.len(), 1, "{callee} under {caller}");
+        let parent = by_id(&children[0].parent_span_id()).unwrap();
+        assert_eq!(parent.span.kind, CLIENT, "{callee}'s parent is {caller}'s client span");
+        assert_eq!(parent.attribute("http.request.method").as_deref(), Some("GET"));
+        assert_eq!(parent.attribute("http.response.status_code").as_deref(), Some("200"));
+        assert_eq!(parent.attribute("server.address").as_deref(), Some("127.0.0.1"));
+    }
+
+    // The edge's server span: stable HTTP semantic conventions and the acting user.
+    let edge = servers(&spans, "activities")[0];
+    assert_eq!(edge.span.name, "GET /api/activities/notifications");
+    assert!(edge.span.parent_span_id.is_empty(), "the edge span is the root");
+    for (key, expected) in [
+        ("http.request.method", "GET"),
+        ("http.route", "/api/activities/notifications"),
+        ("url.path", "/api/activities/notifications"),
+        ("http.response.status_code", "200"),
+        ("user_agent.original", "cruddur-test/1.0"),
+        ("client.address", "127.0.0.1"),
+        ("user.handle", "andrewbrown"),
+        ("user.id", &contracts::seed::ANDREWBROWN.to_string()),
+    ] {
+        assert_eq!(edge.attribute(key).as_deref(), Some(expected), "{key}");
+    }
+    assert!(edge.attribute("server.address").is_some_and(|a| a.starts_with("127.0.0.1")));
+    let route = servers(&spans, "users").iter().map(|s| s.span.name.clone()).collect::<Vec<_>>();
+    assert!(route.contains(&"GET /api/users".to_owned()), "{route:?}");
+    assert!(route.contains(&"GET /api/users/@{handle}/short".to_owned()), "{route:?}");
+
+    // Database client spans, one per query, inside the requests.
+    let db: Vec<_> = spans.iter().filter(|s| s.attribute("db.system.name").is_some()).collect();
+    assert!(db.iter().any(|s| s.service == "notifications" && s.span.name == "SELECT notifications"), "{db:#?}");
+    assert!(db.iter().any(|s| s.service == "users" && s.span.name == "SELECT users"));
+    for span in &db {
+        assert_eq!(span.span.kind, CLIENT);
+        assert_eq!(span.attribute("db.system.name").as_deref(), Some("sqlite"));
+        for key in ["db.operation.name", "db.collection.name", "db.query.text"] {
+            assert!(span.attribute(key).is_some(), "{key} on {}", span.span.name);
+        }
+    }
+    // No tracing-opentelemetry bookkeeping leaks into the spans.
+    assert!(spans.iter().all(|s| s.attribute("busy_ns").is_none() && s.attribute("code.filepath").is_none()));
+
+    // The key reached the receiver as the Honeycomb header, gzip-compressed as asked.
+    let exports = receiver.exports();
+    assert!(exports.iter().all(|e| e.gzip));
+    assert!(exports.iter().all(|e| e.headers.contains(&("x-honeycomb-team".to_owned(), API_KEY.to_owned()))));
+    assert_no_secret(&stack, &receiver.spans());
+}
+
+/// The API key is in no span attribute, log line or error output.
+fn assert_no_secret(stack: &Stack, spans: &[ReceivedSpan]) {
+    for span in spans {
+        for (key, value) in span.attributes() {
+            assert!(!value.contains(API_KEY), "{key} on {} carries the key", span.span.name);
+        }
+    }
+    for service in [&stack.users, &stack.notifications, &stack.activities] {
+        let lines = service.stdout_lines();
+        assert!(lines.len() > 3, "the service logged");
+        assert!(lines.iter().any(|l| l.contains("x-honeycomb-team")), "the header name is logged");
+        for line in lines.iter().chain(std::iter::once(&service.stderr())) {
+            assert!(!line.contains(API_KEY), "the key leaked: {line}");
+            assert!(!line.contains("TEST0SECRET"), "part of the key leaked: {line}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn inbound_trace_headers_are_continued_and_w3c_wins() {
+    let receiver = Receiver::start();
+    let stack = start_stack(&receiver.endpoint, &[]);
+    let client = reqwest::Client::new();
+    let home = stack.activities.url("/api/activities/home");
+    let edge_of = |trace: String| {
+        let receiver = &receiver;
+        async move {
+            let spans = receiver.wait_for_trace(&trace, |spans| !servers(spans, "activities").is_empty()).await;
+            servers(&spans, "activities")[0].clone()
+        }
+    };
+
+    let w3c_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = client
+        .get(&home)
+        .header("traceparent", format!("00-{w3c_trace}-00f067aa0ba902b7-01"))
+        .header("tracestate", "vendor=opaque")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(trace_id_of(&response), w3c_trace);
+    assert_eq!(edge_of(w3c_trace.to_owned()).await.parent_span_id(), "00f067aa0ba902b7");
+
+    let xray = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    let response = client.get(&home).header("x-amzn-trace-id", xray).send().await.unwrap();
+    let xray_trace = "5759e988bd862e3fe1be46a994272793";
+    assert_eq!(trace_id_of(&response), xray_trace);
+    assert_eq!(edge_of(xray_trace.to_owned()).await.parent_span_id(), "53995c3f42cd8ad8");
+
+    let response = client
+        .get(&home)
+        .header("x-amzn-trace-id", xray)
+        .header("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(trace_id_of(&response), "0af7651916cd43dd8448eb211c80319c", "W3C wins over X-Ray");
+
+    for garbage in ["00-zz-yy-01", "00-00000000000000000000000000000000-b7ad6b7169203331-01", "\u{7f}"] {
+        let response = client.get(&home).header("traceparent", garbage).send().await;
+        let Ok(response) = response else { continue };
+        assert_eq!(response.status(), 200, "{garbage:?}");
+        let trace = trace_id_of(&response);
+        assert_ne!(trace, "00000000000000000000000000000000");
+    }
+    let response = client.get(&home).header("x-amzn-trace-id", "Root=nonsense;Parent=x").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    trace_id_of(&response);
+    drop(stack);
+}
+
+#[tokio::test]
+async fn an_unreachable_exporter_costs_spans_not_requests_and_is_reported_once() {
+    // Nothing listens: every export fails at once.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port())
+    };
+    let mut stack = start_stack(&closed, &[("OTEL_BSP_SCHEDULE_DELAY", "20")]);
+    let client = reqwest::Client::new();
+    for _ in 0..20 {
+        let response = client.get(stack.activities.url("/api/activities/home")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    stack.activities.signal("TERM");
+    assert!(stack.activities.wait(Duration::from_secs(20)).success());
+    let lines = stack.activities.stdout_lines();
+    let reported = lines.iter().filter(|l| l.contains("span export failed")).count();
+    assert_eq!(reported, 1, "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("spans lost to export failures") && l.contains("lost_spans")),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_exporter_does_not_slow_requests() {
+    // Accepts connections and never answers: each export waits out its timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", silent.local_addr().unwrap().port());
+    let stack = start_stack(&endpoint, &[("OTEL_EXPORTER_OTLP_TIMEOUT", "5000"), ("OTEL_BSP_SCHEDULE_DELAY", "10")]);
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    for _ in 0..30 {
+        let response = client.get(stack.activities.url("/api/activities/home")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    // Were export on the request path, 30 requests would wait 30 × 5 s.
+    assert!(started.elapsed() < Duration::from_secs(5 * 3), "{:?}", started.elapsed());
+    drop(silent);
+}
+
+#[tokio::test]
+async fn spans_of_the_last_requests_arrive_after_sigterm() {
+    let receiver = Receiver::start();
+    // A long schedule: nothing is exported before shutdown forces it.
+    let mut stack = start_stack(&receiver.endpoint, &[("OTEL_BSP_SCHEDULE_DELAY", "600000")]);
+    let response = reqwest::get(stack.activities.url("/api/activities/home")).await.unwrap();
+    let trace_id = trace_id_of(&response);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(receiver.spans().iter().all(|s| s.service != "activities"), "nothing exported before shutdown");
+    stack.activities.signal("TERM");
+    assert!(stack.activities.wait(Duration::from_secs(20)).success());
+    let spans = receiver.wait_for_trace(&trace_id, |spans| !servers(spans, "activities").is_empty()).await;
+    assert_eq!(servers(&spans, "activities")[0].span.name, "GET /api/activities/home");
+}
+
+#[test]
+fn an_endpoint_without_a_scheme_stops_the_service_at_start() {
+    let (status, _, stderr) = crate::process::run(
+        "users",
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "api.honeycomb.io:443"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=k"),
+        ],
+    );
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{stderr}");
+}
