@@ -259,7 +259,14 @@ async fn spans_of_the_last_requests_arrive_after_sigterm() {
     stack.activities.signal("TERM");
     assert!(stack.activities.wait(Duration::from_secs(20)).success());
     let spans = receiver.wait_for_trace(&trace_id, |spans| !servers(spans, "activities").is_empty()).await;
-    assert_eq!(servers(&spans, "activities")[0].span.name, "GET /api/activities/home");
+    let server = servers(&spans, "activities")[0];
+    assert_eq!(server.span.name, "GET /api/activities/home");
+    // The seed journal's custom span, as a child of the request.
+    let home = spans.iter().find(|s| s.span.name == "home-activities").expect("the home-activities span");
+    assert_eq!(home.parent_span_id(), server.span_id());
+    assert_eq!(home.attribute("app.result_length").as_deref(), Some("4"));
+    let now = home.attribute("app.now").expect("app.now");
+    assert!(now.ends_with("+00:00") && now.len() > 20, "{now}");
 }
 
 #[test]
@@ -275,4 +282,77 @@ fn an_endpoint_without_a_scheme_stops_the_service_at_start() {
     assert_eq!(status.code(), Some(1));
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{stderr}");
+}
+
+#[tokio::test]
+async fn failures_mark_spans_as_errors_and_log_lines_carry_the_trace() {
+    let receiver = Receiver::start();
+    let data = tempfile::tempdir().unwrap();
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port())
+    };
+    let users = Service::start(
+        "users",
+        &[("CRUDDUR_DATA_DIR", data.path().to_str().unwrap()), ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint)],
+    );
+    let users_url = users.url("");
+    let env = [
+        ("CRUDDUR_DATA_DIR", data.path().to_str().unwrap()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("USERS_URL", users_url.as_str()),
+        ("NOTIFICATIONS_URL", closed.as_str()),
+    ];
+    let activities = Service::start("activities", &env);
+    let client = reqwest::Client::new();
+
+    // The notifications service is down: the reply is stored, the failure logged inside the request.
+    let reply = client
+        .post(activities.url(&format!("/api/activities/{}/reply", contracts::seed::PRUNE_JUICE)))
+        .json(&serde_json::json!({"message": "Anyone?"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let trace_id = trace_id_of(&reply);
+    let spans = receiver
+        .wait_for_trace(&trace_id, |spans| {
+            spans.iter().any(|s| {
+                s.service == "activities"
+                    && s.span.kind == CLIENT
+                    && s.span.status.as_ref().is_some_and(|st| st.code == 2)
+            })
+        })
+        .await;
+    let failed_call =
+        spans.iter().find(|s| s.span.kind == CLIENT && s.span.status.as_ref().is_some_and(|st| st.code == 2)).unwrap();
+    assert!(failed_call.attribute("error.message").is_some(), "{failed_call:#?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lines = activities.stdout_lines();
+    let logged = lines.iter().find(|l| l.contains("notification was not sent")).expect("the failure is logged");
+    let line: serde_json::Value = serde_json::from_str(logged).unwrap();
+    assert_eq!(line["level"], "ERROR");
+    assert_eq!(line["trace_id"], trace_id.as_str());
+    assert_eq!(line["span_id"].as_str().map(str::len), Some(16));
+
+    // A 5xx answer (users gone) marks the server span as an error.
+    drop(users);
+    let response = client.get(activities.url("/api/activities/home")).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    let trace_id = trace_id_of(&response);
+    let spans = receiver.wait_for_trace(&trace_id, |spans| !servers(spans, "activities").is_empty()).await;
+    let server = servers(&spans, "activities")[0];
+    let status = server.span.status.as_ref().expect("a status");
+    assert_eq!(status.code, 2, "ERROR");
+    assert!(status.message.contains("users"), "{status:?}");
+    assert_eq!(server.attribute("error.type").as_deref(), Some("503"));
+    assert_eq!(server.attribute("http.response.status_code").as_deref(), Some("503"));
+
+    // A 4xx is the client's mistake: not an error of the server span.
+    let response = client.get(activities.url("/api/activities/search?term=")).send().await.unwrap();
+    assert_eq!(response.status(), 422);
+    let trace_id = trace_id_of(&response);
+    let spans = receiver.wait_for_trace(&trace_id, |spans| !servers(spans, "activities").is_empty()).await;
+    assert!(servers(&spans, "activities")[0].span.status.as_ref().is_none_or(|s| s.code != 2));
 }
