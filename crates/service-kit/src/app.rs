@@ -17,12 +17,16 @@ pub trait Service: 'static {
     /// The service name, used for `OTEL_SERVICE_NAME`'s default and the database name.
     const NAME: &'static str;
     const DEFAULT_PORT: u16;
+    /// The service's own settings (beyond [`CommonConfig`]), read before
+    /// anything is opened so a bad value stops the start with nothing touched.
+    type Config: Send + 'static;
     /// Shared by all workers (behind `web::Data`).
     type State: Send + Sync + 'static;
 
     fn migrations() -> &'static Migrations;
-    /// Builds the state from the database, the environment and the one shared HTTP client.
-    fn state(db: Database, env: &Env, http: telemetry::HttpClient) -> Result<Self::State, ConfigError>;
+    fn config(env: &Env) -> Result<Self::Config, ConfigError>;
+    /// Builds the state from the database, the config and the one shared HTTP client.
+    fn state(db: Database, config: Self::Config, http: telemetry::HttpClient) -> Self::State;
     fn routes(config: &mut web::ServiceConfig);
     /// Loads the seed data (API.md) into this service's own tables; idempotent.
     fn seed(db: &Database) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
@@ -51,6 +55,7 @@ pub struct Application {
 impl Application {
     pub async fn build<S: Service>(env: &Env) -> Result<Self, StartError> {
         let config = CommonConfig::from_env(env, S::DEFAULT_PORT)?;
+        let service_config = S::config(env)?;
         let http = reqwest::Client::builder()
             .connect_timeout(config.timeouts.upstream_connect)
             .timeout(config.timeouts.upstream_request)
@@ -73,7 +78,7 @@ impl Application {
             S::seed(&db).await.map_err(StartError::Seed)?;
             tracing::info!("seeded the new embedded database");
         }
-        let state = web::Data::new(S::state(db.clone(), env, http)?);
+        let state = web::Data::new(S::state(db.clone(), service_config, http));
 
         let listener = TcpListener::bind((config.bind_address, config.port))
             .map_err(|source| StartError::Bind { port: config.port, source })?;
@@ -95,7 +100,8 @@ impl Application {
         })
         // Signals are ours (see `main`): actix would stop at once on SIGINT.
         .disable_signals()
-        .shutdown_timeout(config.timeouts.shutdown.as_secs().max(1))
+        // actix counts whole seconds: round up so the grace is never shorter.
+        .shutdown_timeout(config.timeouts.shutdown.as_millis().div_ceil(1000).max(1) as u64)
         .listen(listener)
         .map_err(|source| StartError::Bind { port, source })?
         .run();

@@ -13,13 +13,16 @@ use crate::{
     upstream::{Upstream, UpstreamError},
 };
 
+/// The most ids the users service takes in one batched lookup.
+pub const MAX_USERS_PER_CALL: usize = 200;
+
 #[derive(Clone, Debug)]
 pub struct UsersClient(Upstream);
 
 impl UsersClient {
     /// `USERS_URL`, default `http://127.0.0.1:4568`.
-    pub fn from_env(env: &Env, http: telemetry::HttpClient) -> Result<Self, ConfigError> {
-        Ok(Self::new(env.url_or("USERS_URL", "http://127.0.0.1:4568")?, http))
+    pub fn url_from_env(env: &Env) -> Result<Url, ConfigError> {
+        env.url_or("USERS_URL", "http://127.0.0.1:4568")
     }
 
     pub fn new(base: Url, http: telemetry::HttpClient) -> Self {
@@ -36,7 +39,8 @@ impl UsersClient {
         self.0.get_optional(url).await
     }
 
-    /// The given users in one call, keyed by uuid (no N+1 across a feed).
+    /// The given users keyed by uuid, in one call per [`MAX_USERS_PER_CALL`]
+    /// (one call for any feed page: no N+1).
     pub async fn shorts(
         &self,
         uuids: impl IntoIterator<Item = Uuid>,
@@ -44,14 +48,25 @@ impl UsersClient {
         let mut unique: Vec<Uuid> = uuids.into_iter().collect();
         unique.sort_unstable();
         unique.dedup();
-        if unique.is_empty() {
-            return Ok(HashMap::new());
+        let mut users = HashMap::with_capacity(unique.len());
+        for chunk in unique.chunks(MAX_USERS_PER_CALL) {
+            let list = chunk.iter().map(Uuid::to_string).collect::<Vec<_>>().join(",");
+            let mut url = self.0.url(&["api", "users"]);
+            url.query_pairs_mut().append_pair("uuids", &list);
+            let found: Vec<UserShort> = self.0.get(url).await?;
+            users.extend(found.into_iter().map(|user| (user.uuid, user)));
         }
-        let list = unique.iter().map(Uuid::to_string).collect::<Vec<_>>().join(",");
-        let mut url = self.0.url(&["api", "users"]);
-        url.query_pairs_mut().append_pair("uuids", &list);
-        let users: Vec<UserShort> = self.0.get(url).await?;
-        Ok(users.into_iter().map(|user| (user.uuid, user)).collect())
+        Ok(users)
+    }
+
+    /// `POST`/`PUT /api/profile/update`, passed through: the users service's
+    /// answer (its 2xx or 4xx and JSON) is the caller's.
+    pub async fn update_profile(
+        &self,
+        method: reqwest::Method,
+        body: &serde_json::Value,
+    ) -> Result<(u16, serde_json::Value), UpstreamError> {
+        self.0.forward(method, self.0.url(&["api", "profile", "update"]), body).await
     }
 }
 
@@ -66,8 +81,8 @@ struct Created {
 
 impl NotificationsClient {
     /// `NOTIFICATIONS_URL`, default `http://127.0.0.1:4569`.
-    pub fn from_env(env: &Env, http: telemetry::HttpClient) -> Result<Self, ConfigError> {
-        Ok(Self::new(env.url_or("NOTIFICATIONS_URL", "http://127.0.0.1:4569")?, http))
+    pub fn url_from_env(env: &Env) -> Result<Url, ConfigError> {
+        env.url_or("NOTIFICATIONS_URL", "http://127.0.0.1:4569")
     }
 
     pub fn new(base: Url, http: telemetry::HttpClient) -> Self {

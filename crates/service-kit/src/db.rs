@@ -26,6 +26,17 @@ pub struct Migrations {
     pub sqlite: Migrator,
 }
 
+impl Migrations {
+    /// Each service records its history in `_sqlx_migrations_{service}`, so
+    /// services pointed at one database (a shared `DATABASE_URL`) never mistake
+    /// each other's migrations for their own.
+    fn for_service(&self, set: &Migrator, service: &str) -> Migrator {
+        let mut migrator = Migrator::with_migrations(set.iter().cloned().collect());
+        migrator.dangerous_set_table_name(format!("_sqlx_migrations_{service}"));
+        migrator
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("DATABASE_URL is not a postgres:// or sqlite: URL")]
@@ -73,13 +84,13 @@ impl Database {
                     .connect_with(options)
                     .await
                     .map_err(DbError::Connect)?;
-                migrations.postgres.run(&pool).await?;
+                migrations.for_service(&migrations.postgres, service).run(&pool).await?;
                 Ok(Opened { db: Self::Postgres(pool), created })
             }
             Some(url) if url.starts_with("sqlite:") => {
                 let options = SqliteConnectOptions::from_str(url).map_err(DbError::Connect)?;
                 let created = !options.get_filename().exists();
-                Self::open_sqlite(options, acquire_timeout, migrations, created).await
+                Self::open_sqlite(options, acquire_timeout, migrations, service, created).await
             }
             Some(_) => Err(DbError::UnsupportedUrl),
             None => {
@@ -88,7 +99,7 @@ impl Database {
                     .map_err(|source| DbError::DataDir { path: data_dir.to_owned(), source })?;
                 let created = !path.exists();
                 let options = SqliteConnectOptions::new().filename(&path);
-                Self::open_sqlite(options, acquire_timeout, migrations, created).await
+                Self::open_sqlite(options, acquire_timeout, migrations, service, created).await
             }
         }
     }
@@ -97,6 +108,7 @@ impl Database {
         options: SqliteConnectOptions,
         acquire_timeout: Duration,
         migrations: &Migrations,
+        service: &str,
         created: bool,
     ) -> Result<Opened, DbError> {
         let options = options
@@ -112,7 +124,7 @@ impl Database {
             .connect_with(options)
             .await
             .map_err(DbError::Connect)?;
-        migrations.sqlite.run(&pool).await?;
+        migrations.for_service(&migrations.sqlite, service).run(&pool).await?;
         Ok(Opened { db: Self::Sqlite(pool), created })
     }
 

@@ -82,6 +82,23 @@ impl Upstream {
         self.read(response).await
     }
 
+    /// Sends `body` and hands back the answer as is when it is a 2xx or 4xx
+    /// with a JSON body; a 5xx or anything unreadable is the upstream's failure.
+    pub async fn forward(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: &serde_json::Value,
+    ) -> Result<(u16, serde_json::Value), UpstreamError> {
+        let response = self.http.request(method, url).json(body).send().await.map_err(|err| self.failed(&err))?;
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(self.error(UpstreamFailure::BadStatus(status.as_u16())));
+        }
+        let answer = response.json().await.map_err(|_| self.error(UpstreamFailure::BadBody))?;
+        Ok((status.as_u16(), answer))
+    }
+
     async fn read<T: DeserializeOwned>(&self, response: reqwest::Response) -> Result<T, UpstreamError> {
         let status = response.status();
         if !status.is_success() {

@@ -155,6 +155,15 @@ fn checked_url(variable: &'static str, value: &str) -> Result<Url, TelemetryErro
     Ok(url)
 }
 
+/// An endpoint as it may be logged: no credentials, no query (keys hide there too).
+pub(crate) fn loggable(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.to_string()
+}
+
 fn redact_userinfo(value: &str) -> String {
     match value.split_once('@') {
         Some((before, after)) if before.contains("://") => {
@@ -256,6 +265,12 @@ mod tests {
             config(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs"), ("OTEL_SERVICE_NAME", "named")]).unwrap();
         assert_eq!(c.service_name, "named");
         assert!(config(&[("OTEL_SDK_DISABLED", "TRUE")]).unwrap().sdk_disabled);
+    }
+
+    #[test]
+    fn logged_endpoints_show_no_credentials() {
+        let url = Url::parse("https://user:token@collector.example/v1/traces?api_key=k").unwrap();
+        assert_eq!(loggable(&url), "https://collector.example/v1/traces");
     }
 
     #[test]

@@ -32,6 +32,8 @@ impl RootSpanBuilder for ServerSpanBuilder {
             None => method.to_owned(),
         };
         let connection = request.connection_info();
+        // `Host` (or `X-Forwarded-Host`) is `host[:port]`; the conventions want them apart.
+        let (host, port) = split_host_port(connection.host());
         let user_agent = request
             .headers()
             .get(actix_web::http::header::USER_AGENT)
@@ -44,11 +46,12 @@ impl RootSpanBuilder for ServerSpanBuilder {
             otel.status_code = Empty,
             otel.status_description = Empty,
             http.request.method = method,
-            http.route = route.as_deref().unwrap_or_default(),
+            http.route = Empty,
             url.path = request.path(),
-            url.query = request.query_string(),
+            url.query = Empty,
             url.scheme = connection.scheme(),
-            server.address = connection.host(),
+            server.address = host,
+            server.port = port,
             client.address = request.peer_addr().map(|addr| addr.ip().to_string()).unwrap_or_default(),
             user_agent.original = user_agent,
             network.protocol.version = network_protocol_version(request.version()),
@@ -58,6 +61,12 @@ impl RootSpanBuilder for ServerSpanBuilder {
             user.id = Empty,
             user.handle = Empty,
         );
+        if let Some(route) = &route {
+            span.record("http.route", route.as_str());
+        }
+        if !request.query_string().is_empty() {
+            span.record("url.query", request.query_string());
+        }
         // Continue the caller's trace. A missing or malformed header yields no
         // valid parent, and the request simply starts a new trace.
         let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&ActixHeaders(request.headers())));
@@ -81,6 +90,17 @@ impl RootSpanBuilder for ServerSpanBuilder {
             }
         }
     }
+}
+
+/// `example.com:8080` → (`example.com`, 8080); `[::1]:80` → (`::1`, 80).
+fn split_host_port(authority: &str) -> (&str, Option<u16>) {
+    if let Some((host, port)) = authority.rsplit_once(':')
+        && let Ok(port) = port.parse()
+        && (!host.contains(':') || host.ends_with(']'))
+    {
+        return (host.trim_start_matches('[').trim_end_matches(']'), Some(port));
+    }
+    (authority.trim_start_matches('[').trim_end_matches(']'), None)
 }
 
 fn network_protocol_version(version: actix_web::http::Version) -> &'static str {
@@ -112,4 +132,16 @@ pub async fn trace_response(
         }
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn host_and_port_are_split() {
+        use super::split_host_port as split;
+        assert_eq!(split("127.0.0.1:4567"), ("127.0.0.1", Some(4567)));
+        assert_eq!(split("api.example.com"), ("api.example.com", None));
+        assert_eq!(split("[::1]:80"), ("::1", Some(80)));
+        assert_eq!(split("::1"), ("::1", None));
+    }
 }

@@ -7,6 +7,7 @@
 //! Configuration comes only from the standard `OTEL_*` variables (see
 //! README.md); `RUST_LOG` filters the stdout logs, not the spans.
 
+mod cloudwatch;
 mod config;
 mod console;
 mod db;
@@ -22,6 +23,7 @@ use tracing::level_filters::LevelFilter;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::{EnvFilter, Layer, filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
 
+pub use cloudwatch::{CloudWatchConfig, LogEvent, into_batches};
 pub use config::{OtlpTarget, PropagatorKind, TelemetryConfig};
 pub use db::record_result;
 pub use http_client::{HttpClient, http_client};
@@ -35,6 +37,8 @@ pub enum TelemetryError {
     UnsupportedProtocol(String),
     #[error("cannot build the OTLP exporter: {0}")]
     Exporter(String),
+    #[error("invalid {variable}={value:?}: {reason}")]
+    InvalidVariable { variable: &'static str, value: String, reason: String },
     #[error("invalid RUST_LOG: {0}")]
     Filter(String),
     #[error("a global tracing subscriber is already installed")]
@@ -47,16 +51,24 @@ pub enum TelemetryError {
 #[must_use = "dropping the guard stops telemetry"]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    cloudwatch: Option<cloudwatch::Shipper>,
     stdout: Option<WorkerGuard>,
 }
+
+/// How long shutdown waits for the last log lines to reach CloudWatch.
+const CLOUDWATCH_SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Installs logs and tracing for `service` (the default `OTEL_SERVICE_NAME`).
 /// Call it once, before the async runtime starts.
 pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
     let config = TelemetryConfig::from_env(service, |name| std::env::var(name).ok())?;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new("info"))
-        .map_err(|err| TelemetryError::Filter(err.to_string()))?;
+    let cloudwatch_config = CloudWatchConfig::from_env(|name| std::env::var(name).ok())?;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => {
+            EnvFilter::try_new(&directives).map_err(|err| TelemetryError::Filter(err.to_string()))?
+        }
+        _ => EnvFilter::new("info"),
+    };
     // Lossy: when stdout cannot keep up, lines are dropped (and counted by
     // tracing-appender) rather than making a request wait.
     let (stdout, stdout_guard) = tracing_appender::non_blocking(std::io::stdout());
@@ -65,6 +77,7 @@ pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
         .with_writer(stdout)
         .with_filter(filter);
 
+    let service_name = config.service_name.clone();
     let (spans, provider) = if config.sdk_disabled {
         (None, None)
     } else {
@@ -81,21 +94,35 @@ pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
             .with_filter(span_filter());
         (Some(layer), Some(provider))
     };
-    tracing_subscriber::registry().with(logs).with(spans).try_init().map_err(|_| TelemetryError::AlreadyInstalled)?;
+    let (cloudwatch, cloudwatch_layer) = match cloudwatch_config {
+        Some(config) => {
+            let (shipper, layer) = cloudwatch::Shipper::start(config, &service_name)?;
+            (Some(shipper), Some(layer))
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(spans)
+        .with(cloudwatch_layer)
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadyInstalled)?;
 
     let otlp = config.otlp.as_ref();
     tracing::info!(
-        traces_endpoint = otlp.map(|o| o.traces_endpoint.as_str()).unwrap_or("off"),
+        traces_endpoint = otlp.map(|o| config::loggable(&o.traces_endpoint)).as_deref().unwrap_or("off"),
         export_headers = ?otlp.map(|o| &o.header_names),
         console = config.console,
         sdk_disabled = config.sdk_disabled,
         propagators = ?config.propagators,
+        cloudwatch_log_group = cloudwatch.as_ref().map(|c| c.log_group.as_str()).unwrap_or("off"),
+        cloudwatch_log_stream = cloudwatch.as_ref().map(|c| c.log_stream.as_str()).unwrap_or("off"),
         "telemetry started"
     );
     for note in &config.notes {
         tracing::warn!(target: "telemetry", "{note}");
     }
-    Ok(Telemetry { provider, stdout: Some(stdout_guard) })
+    Ok(Telemetry { provider, cloudwatch, stdout: Some(stdout_guard) })
 }
 
 /// Spans of our own code and libraries at INFO and above. The SDK's own
@@ -106,22 +133,28 @@ fn span_filter() -> Targets {
         .with_target("opentelemetry", LevelFilter::OFF)
         .with_target("opentelemetry_sdk", LevelFilter::OFF)
         .with_target("opentelemetry_otlp", LevelFilter::OFF)
+        // The CloudWatch shipper's own AWS SDK calls.
+        .with_target("aws_", LevelFilter::OFF)
 }
 
-/// `service.instance.id`: host and process, readable in a log stream's name.
+/// `service.instance.id`: host and process.
 fn instance_id(service: &str) -> String {
-    let host = std::env::var("HOSTNAME")
+    format!("{service}-{}-{}", hostname(), std::process::id())
+}
+
+/// The container's or machine's name (`HOSTNAME`, else the kernel's).
+pub(crate) fn hostname() -> String {
+    std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned());
-    format!("{service}-{host}-{}", std::process::id())
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 impl Telemetry {
     /// Flushes and stops everything, in order: spans first (their export may
-    /// still log), then the log writer.
+    /// still log), then CloudWatch, then the stdout writer.
     pub fn shutdown(mut self) {
         self.close();
     }
@@ -131,6 +164,9 @@ impl Telemetry {
             && let Err(err) = provider.shutdown()
         {
             tracing::warn!(target: "telemetry", error = %err, "flushing spans at shutdown failed");
+        }
+        if let Some(cloudwatch) = self.cloudwatch.take() {
+            cloudwatch.shutdown(CLOUDWATCH_SHUTDOWN_LIMIT);
         }
         drop(self.stdout.take());
     }

@@ -29,36 +29,66 @@ where
     N: for<'a> FormatFields<'a> + 'static,
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
-        let meta = event.metadata();
-        write!(writer, "{{\"timestamp\":\"{}\"", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ"))?;
-        write!(writer, ",\"level\":\"{}\",\"target\":", meta.level())?;
-        write_str(&mut writer, meta.target())?;
-        writer.write_str(",\"service\":")?;
-        write_str(&mut writer, &self.service)?;
-        let mut fields = JsonFields { out: &mut writer, result: Ok(()) };
-        event.record(&mut fields);
-        fields.result?;
-        if let Some(span) = ctx.lookup_current() {
-            writer.write_str(",\"span\":")?;
-            write_str(&mut writer, span.name())?;
-        }
-        // The OpenTelemetry layer activates a span's context on entry.
-        let context = opentelemetry::Context::current();
-        let span = context.span();
-        let ids = span.span_context();
-        if ids.is_valid() {
-            write!(writer, ",\"trace_id\":\"{}\",\"span_id\":\"{}\"", ids.trace_id(), ids.span_id())?;
-        }
-        writer.write_str("}\n")
+        let span = ctx.lookup_current().map(|span| span.name());
+        write_event(&mut writer, &self.service, event, span, TraceIds::Plain)
     }
 }
 
-struct JsonFields<'a, 'w> {
-    out: &'a mut Writer<'w>,
+/// Which forms of the trace id a line carries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TraceIds {
+    Plain,
+    /// Also `xray_trace_id` (`1-xxxxxxxx-yyyy…`), to join CloudWatch with X-Ray.
+    WithXray,
+}
+
+/// One event as one JSON object and a newline: time, level, target, service,
+/// the event's fields, the current span's name, and the trace and span ids.
+pub(crate) fn write_event(
+    out: &mut impl Write,
+    service: &str,
+    event: &Event<'_>,
+    span: Option<&str>,
+    ids: TraceIds,
+) -> fmt::Result {
+    let meta = event.metadata();
+    write!(out, "{{\"timestamp\":\"{}\"", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ"))?;
+    write!(out, ",\"level\":\"{}\",\"target\":", meta.level())?;
+    write_str(out, meta.target())?;
+    out.write_str(",\"service\":")?;
+    write_str(out, service)?;
+    let mut fields = JsonFields { out, result: Ok(()) };
+    event.record(&mut fields);
+    fields.result?;
+    if let Some(span) = span {
+        out.write_str(",\"span\":")?;
+        write_str(out, span)?;
+    }
+    // The OpenTelemetry layer activates a span's context on entry.
+    let context = opentelemetry::Context::current();
+    let current = context.span();
+    let span_context = current.span_context();
+    if span_context.is_valid() {
+        let trace_id = span_context.trace_id();
+        write!(out, ",\"trace_id\":\"{trace_id}\",\"span_id\":\"{}\"", span_context.span_id())?;
+        if ids == TraceIds::WithXray {
+            let bytes = trace_id.to_bytes();
+            out.write_str(",\"xray_trace_id\":\"1-")?;
+            bytes[..4].iter().try_for_each(|b| write!(out, "{b:02x}"))?;
+            out.write_char('-')?;
+            bytes[4..].iter().try_for_each(|b| write!(out, "{b:02x}"))?;
+            out.write_char('"')?;
+        }
+    }
+    out.write_str("}\n")
+}
+
+struct JsonFields<'a, W: Write> {
+    out: &'a mut W,
     result: fmt::Result,
 }
 
-impl JsonFields<'_, '_> {
+impl<W: Write> JsonFields<'_, W> {
     fn key(&mut self, field: &Field) -> fmt::Result {
         self.out.write_char(',')?;
         write_str(self.out, field.name())?;
@@ -72,7 +102,7 @@ impl JsonFields<'_, '_> {
     }
 }
 
-impl tracing::field::Visit for JsonFields<'_, '_> {
+impl<W: Write> tracing::field::Visit for JsonFields<'_, W> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if self.result.is_ok() {
             self.result = self.key(field).and_then(|()| {

@@ -14,6 +14,12 @@ use service_kit::{
 
 pub struct Activities;
 
+/// Where the other services are.
+pub struct Config {
+    users_url: url::Url,
+    notifications_url: url::Url,
+}
+
 pub struct State {
     pub(crate) db: Database,
     pub(crate) users: UsersClient,
@@ -26,18 +32,27 @@ static MIGRATIONS: Migrations =
 impl Service for Activities {
     const NAME: &'static str = "activities";
     const DEFAULT_PORT: u16 = 4567;
+    type Config = Config;
     type State = State;
 
     fn migrations() -> &'static Migrations {
         &MIGRATIONS
     }
 
-    fn state(db: Database, env: &Env, http: telemetry::HttpClient) -> Result<State, ConfigError> {
-        Ok(State {
-            db,
-            users: UsersClient::from_env(env, http.clone())?,
-            notifications: NotificationsClient::from_env(env, http)?,
+    /// `USERS_URL` and `NOTIFICATIONS_URL`.
+    fn config(env: &Env) -> Result<Config, ConfigError> {
+        Ok(Config {
+            users_url: UsersClient::url_from_env(env)?,
+            notifications_url: NotificationsClient::url_from_env(env)?,
         })
+    }
+
+    fn state(db: Database, config: Config, http: telemetry::HttpClient) -> State {
+        State {
+            db,
+            users: UsersClient::new(config.users_url, http.clone()),
+            notifications: NotificationsClient::new(config.notifications_url, http),
+        }
     }
 
     fn routes(config: &mut web::ServiceConfig) {

@@ -28,7 +28,31 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/api/activities/@{handle}", web::get().to(user_feed))
         .route("/api/activities/@{handle}/status/{uuid}", web::get().to(show_by_handle))
         .route("/api/activities/{uuid}", web::get().to(show))
-        .route("/api/activities/{uuid}/reply", web::post().to(reply));
+        .route("/api/activities/{uuid}/reply", web::post().to(reply))
+        // Answered by the users service; the frontend calls them on the edge.
+        .route("/api/users/@{handle}/short", web::get().to(user_short))
+        .route("/api/profile/update", web::post().to(update_profile))
+        .route("/api/profile/update", web::put().to(update_profile));
+}
+
+async fn user_short(state: web::Data<State>, handle: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let user = state.users.short(&handle).await?.ok_or(ApiError::NotFound("user"))?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+/// Passed through to the users service, which validates and answers.
+async fn update_profile(
+    state: web::Data<State>,
+    request: actix_web::HttpRequest,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let span = tracing::Span::current();
+    span.record("user.handle", ACTING_USER_HANDLE);
+    let method =
+        if request.method() == actix_web::http::Method::PUT { reqwest::Method::PUT } else { reqwest::Method::POST };
+    let (status, answer) = state.users.update_profile(method, &body).await?;
+    let status = actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
+    Ok(HttpResponse::build(status).json(answer))
 }
 
 /// The acting user (week 2: always `andrewbrown`), recorded on the request span.

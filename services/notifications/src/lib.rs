@@ -19,14 +19,20 @@ static MIGRATIONS: Migrations =
 impl Service for Notifications {
     const NAME: &'static str = "notifications";
     const DEFAULT_PORT: u16 = 4569;
+    type Config = url::Url;
     type State = State;
 
     fn migrations() -> &'static Migrations {
         &MIGRATIONS
     }
 
-    fn state(db: Database, env: &Env, http: telemetry::HttpClient) -> Result<State, ConfigError> {
-        Ok(State { db, users: UsersClient::from_env(env, http)? })
+    /// `USERS_URL`.
+    fn config(env: &Env) -> Result<url::Url, ConfigError> {
+        UsersClient::url_from_env(env)
+    }
+
+    fn state(db: Database, users_url: url::Url, http: telemetry::HttpClient) -> State {
+        State { db, users: UsersClient::new(users_url, http) }
     }
 
     fn routes(config: &mut web::ServiceConfig) {

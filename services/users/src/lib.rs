@@ -18,14 +18,19 @@ static MIGRATIONS: Migrations =
 impl Service for Users {
     const NAME: &'static str = "users";
     const DEFAULT_PORT: u16 = 4568;
+    type Config = ();
     type State = State;
 
     fn migrations() -> &'static Migrations {
         &MIGRATIONS
     }
 
-    fn state(db: Database, _env: &Env, _http: telemetry::HttpClient) -> Result<State, ConfigError> {
-        Ok(State { db })
+    fn config(_env: &Env) -> Result<(), ConfigError> {
+        Ok(())
+    }
+
+    fn state(db: Database, _config: (), _http: telemetry::HttpClient) -> State {
+        State { db }
     }
 
     fn routes(config: &mut web::ServiceConfig) {

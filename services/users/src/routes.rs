@@ -8,9 +8,8 @@ use uuid::Uuid;
 
 use crate::{State, store};
 
-/// At most this many users per batched lookup (a feed page is 40 activities
-/// plus their replies' authors, so this is never reached by our callers).
-const MAX_BATCH: usize = 200;
+/// At most this many users per batched lookup; callers split longer lists.
+const MAX_BATCH: usize = service_kit::clients::MAX_USERS_PER_CALL;
 const MAX_DISPLAY_NAME: usize = 100;
 const MAX_BIO: usize = 500;
 

@@ -43,20 +43,24 @@ fn postgres_server() -> String {
 
 const TEST_DATABASE_PREFIX: &str = "cruddur_test_";
 
-/// Drops the test databases earlier runs left behind (ours carry our pid).
+/// Drops the test databases earlier runs left behind: each name carries the
+/// pid of the run that made it, and only those of finished runs are dropped.
 async fn drop_stale_test_databases() {
     static ONCE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     ONCE.get_or_init(|| async {
         let mut conn = PgConnection::connect(&format!("{}/postgres", postgres_server()))
             .await
             .expect("PostgreSQL on 127.0.0.1:5432 (set TEST_POSTGRES_URL to use another)");
-        let mine = format!("{TEST_DATABASE_PREFIX}{}_", std::process::id());
         let names: Vec<String> =
             sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'cruddur_test_%'")
                 .fetch_all(&mut conn)
                 .await
                 .unwrap();
-        for name in names.into_iter().filter(|name| !name.starts_with(&mine)) {
+        let run_alive = |name: &str| {
+            let pid = name.trim_start_matches(TEST_DATABASE_PREFIX).split('_').next().unwrap_or_default();
+            pid.parse::<u32>().is_ok_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+        };
+        for name in names.into_iter().filter(|name| !run_alive(name)) {
             let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
             sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await.ok();
         }
@@ -76,6 +80,8 @@ pub struct TestApp {
 /// Which upstream a service should call: the real sibling, or something else.
 #[derive(Clone, Default)]
 pub struct Overrides {
+    /// One database for all three services instead of one each.
+    pub database_url: Option<String>,
     pub users_url: Option<String>,
     pub notifications_url: Option<String>,
     pub env: Vec<(String, String)>,
@@ -102,9 +108,12 @@ impl Stack {
         }
         let data = tempfile::tempdir().unwrap();
         let run = format!("{TEST_DATABASE_PREFIX}{}_{}", std::process::id(), unique_id());
-        let database_url = |service: &str| match backend {
-            Backend::Postgres => format!("{}/{run}_{service}", postgres_server()),
-            Backend::Sqlite => format!("sqlite://{}/{service}.db", data.path().display()),
+        let database_url = |service: &str| match (&overrides.database_url, backend) {
+            (Some(shared), _) => shared.clone(),
+            (None, backend) => match backend {
+                Backend::Postgres => format!("{}/{run}_{service}", postgres_server()),
+                Backend::Sqlite => format!("sqlite://{}/{service}.db", data.path().display()),
+            },
         };
         let users = spawn_service::<users::Users>(&database_url("users"), vec![], &overrides).await;
         let users_url = overrides.users_url.clone().unwrap_or_else(|| users.address.clone());

@@ -15,6 +15,7 @@ on_both_databases!(
     user_feed_has_profile_and_latest_activities,
     show_activity_by_uuid_and_by_handle,
     users_short_and_profile_update,
+    the_edge_answers_the_users_routes_of_the_frontend,
 );
 
 async fn health_check_on_every_service(backend: Backend) {
@@ -259,4 +260,42 @@ async fn users_short_and_profile_update(backend: Backend) {
 
     let request = stack.http.post(format!("{users}/api/profile/update")).json(&json!({"display_name": " "}));
     assert_eq!(read(request.send().await.unwrap()).await, (422, json!(["display_name_blank"])));
+}
+
+/// API.md lists the users routes among those the frontend calls on the edge.
+async fn the_edge_answers_the_users_routes_of_the_frontend(backend: Backend) {
+    let stack = Stack::spawn(backend).await;
+    let (status, short) = stack.get_json("/api/users/@worf/short").await;
+    assert_eq!((status, short), (200, json!({"uuid": seed::WORF, "handle": "worf", "display_name": "Worf"})));
+    let (status, body) = stack.get_json("/api/users/@nobody/short").await;
+    assert_eq!((status, &body["error"]), (404, &json!("not_found")));
+
+    let (status, updated) = stack.post_json("/api/profile/update", json!({"display_name": "Andy", "bio": "hi"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(updated["display_name"], "Andy");
+    let put = stack.http.put(stack.url("/api/profile/update")).json(&json!({"display_name": "Andrew"})).send().await;
+    let (status, updated) = read(put.unwrap()).await;
+    assert_eq!((status, &updated["display_name"]), (200, &json!("Andrew")));
+    // The users service's validation answer comes through the edge unchanged.
+    assert_eq!(
+        stack.post_json("/api/profile/update", json!({"display_name": ""})).await,
+        (422, json!(["display_name_blank"]))
+    );
+}
+
+/// Three services on one database keep separate migration histories.
+#[tokio::test]
+async fn the_three_services_can_share_one_database() {
+    let data = tempfile::tempdir().unwrap();
+    let shared = format!("sqlite://{}/shared.db", data.path().display());
+    let stack = Stack::spawn_with(
+        Backend::Sqlite,
+        crate::helpers::Overrides { database_url: Some(shared), ..Default::default() },
+    )
+    .await;
+    let (status, feed) = stack.get_json("/api/activities/home").await;
+    assert_eq!(status, 200);
+    assert_eq!(feed.as_array().unwrap().len(), 4);
+    let (status, _) = stack.get_json("/api/activities/notifications").await;
+    assert_eq!(status, 200);
 }

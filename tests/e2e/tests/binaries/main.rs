@@ -37,13 +37,24 @@ async fn seed_command_creates_migrates_and_seeds_postgres_idempotently() {
 }
 
 #[test]
-fn a_bad_variable_stops_the_service_with_one_line_naming_it() {
-    for (variable, value) in [("PORT", "45x67"), ("USERS_URL", "users:4568"), ("UPSTREAM_TIMEOUT_MS", "soon")] {
-        let (status, _, stderr) = run("activities", &[], &[(variable, value), ("CRUDDUR_DATA_DIR", "/nonexistent/x")]);
+fn a_bad_variable_stops_the_service_with_one_line_naming_it_before_touching_anything() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("data");
+    for (variable, value) in [
+        ("PORT", "45x67"),
+        ("USERS_URL", "users:4568"),
+        ("NOTIFICATIONS_URL", "ftp://x"),
+        ("UPSTREAM_TIMEOUT_MS", "soon"),
+        ("RUST_LOG", "info,[[["),
+        ("CLOUDWATCH_RETENTION_DAYS", "2"),
+    ] {
+        let env = [(variable, value), ("CRUDDUR_DATA_DIR", dir.to_str().unwrap()), ("CLOUDWATCH_LOG_GROUP", "g")];
+        let (status, _, stderr) = run("activities", &[], &env);
         assert_eq!(status.code(), Some(1), "{variable}: {stderr}");
         let lines: Vec<&str> = stderr.lines().collect();
         assert_eq!(lines.len(), 1, "{stderr}");
-        assert!(lines[0].contains(&format!("{variable}=")), "{stderr}");
+        assert!(lines[0].contains(variable), "{stderr}");
+        assert!(!dir.exists(), "{variable}: the database was created before the variable was checked");
     }
     let (status, _, stderr) = run("users", &["frobnicate"], &[]);
     assert_eq!(status.code(), Some(2));

@@ -1,0 +1,105 @@
+//! The tracing layer that offers each event to the shipper's queue.
+
+use std::{
+    cell::{Cell, RefCell},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+};
+
+use tokio::sync::mpsc;
+use tracing::{Event, Subscriber, level_filters::LevelFilter};
+use tracing_subscriber::{Layer, layer::Context, registry::LookupSpan};
+
+use super::{batch::LogEvent, shipper::Message};
+use crate::logs::{TraceIds, write_event};
+
+thread_local! {
+    /// Set on the shipper's thread: nothing it logs is shipped (no feedback loop).
+    static SHIPPER_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// Reused per thread for formatting; only the finished line is copied out.
+    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+pub(super) fn mark_shipper_thread() {
+    SHIPPER_THREAD.with(|flag| flag.set(true));
+}
+
+/// Targets of the libraries the shipper itself uses (some work on other
+/// threads, e.g. DNS lookups): never shipped either.
+const OWN_TRANSPORT: &[&str] = &["aws_", "hyper", "h2", "rustls", "tower", "reqwest"];
+
+pub struct CloudWatchLayer {
+    service: String,
+    level: LevelFilter,
+    queue: mpsc::Sender<Message>,
+    shared: Arc<Shared>,
+}
+
+/// What the layer and the shipper both see.
+pub(super) struct Shared {
+    /// Off when CloudWatch cannot be used at all (no region, no credentials).
+    pub enabled: AtomicBool,
+    /// Lines lost, for the report at shutdown.
+    pub dropped: AtomicU64,
+    pub queue_full_reported: AtomicBool,
+    pub failure_reported: AtomicBool,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            enabled: AtomicBool::new(true),
+            dropped: AtomicU64::new(0),
+            queue_full_reported: AtomicBool::new(false),
+            failure_reported: AtomicBool::new(false),
+        }
+    }
+}
+
+impl CloudWatchLayer {
+    pub(super) fn new(service: &str, level: LevelFilter, queue: mpsc::Sender<Message>, shared: Arc<Shared>) -> Self {
+        Self { service: service.to_owned(), level, queue, shared }
+    }
+}
+
+impl<S> Layer<S> for CloudWatchLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        if *meta.level() > self.level
+            || !self.shared.enabled.load(Ordering::Relaxed)
+            || SHIPPER_THREAD.with(Cell::get)
+            || OWN_TRANSPORT.iter().any(|prefix| meta.target().starts_with(prefix))
+        {
+            return;
+        }
+        let span = ctx.lookup_current().map(|span| span.name());
+        let message = LINE.with(|line| {
+            let mut line = line.borrow_mut();
+            line.clear();
+            let _ = write_event(&mut *line, &self.service, event, span, TraceIds::WithXray);
+            line.trim_end().to_owned()
+        });
+        let event = LogEvent::new(chrono::Utc::now().timestamp_millis(), message);
+        if self.queue.try_send(Message::Event(event)).is_err() {
+            // Full (CloudWatch away or slow) or shut down: drop, count, say so once.
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            if !self.shared.queue_full_reported.swap(true, Ordering::Relaxed) {
+                report_first_drop();
+            }
+        }
+    }
+}
+
+/// Reporting a drop must not itself go through the layer that is dropping.
+fn report_first_drop() {
+    SHIPPER_THREAD.with(|flag| {
+        let was = flag.replace(true);
+        tracing::warn!(target: "telemetry", "CloudWatch log queue full: log lines are dropped (total reported at shutdown)");
+        flag.set(was);
+    });
+}

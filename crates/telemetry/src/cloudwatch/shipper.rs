@@ -1,0 +1,328 @@
+//! The shipper: a thread with a runtime of its own (never an actix worker's),
+//! which creates the group and stream, batches lines and calls PutLogEvents.
+
+use std::{
+    sync::{Arc, atomic::Ordering},
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use aws_sdk_cloudwatchlogs::{
+    Client,
+    config::timeout::TimeoutConfig,
+    error::{ProvideErrorMetadata, SdkError},
+    types::InputLogEvent,
+};
+use tokio::sync::mpsc;
+use tracing_subscriber::Layer;
+
+use super::{
+    CloudWatchConfig,
+    batch::{self, LogEvent},
+    layer::{CloudWatchLayer, Shared, mark_shipper_thread},
+    stream_name,
+};
+use crate::TelemetryError;
+
+pub(super) enum Message {
+    Event(LogEvent),
+    /// Send everything still queued, then stop and say so.
+    Shutdown(std::sync::mpsc::Sender<()>),
+}
+
+/// Waits after a failed call before the next, doubling up to the maximum.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+pub struct Shipper {
+    queue: mpsc::Sender<Message>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    pub log_group: String,
+    pub log_stream: String,
+}
+
+impl Shipper {
+    /// Starts the shipper thread; the layer feeds it.
+    pub fn start<S>(config: CloudWatchConfig, service: &str) -> Result<(Self, impl Layer<S>), TelemetryError>
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        let (queue, events) = mpsc::channel(config.buffer_events);
+        let shared = Arc::new(Shared::default());
+        let log_stream = stream_name(service);
+        let layer = CloudWatchLayer::new(service, config.level, queue.clone(), shared.clone());
+        let log_group = config.log_group.clone();
+        let (thread_shared, stream) = (shared.clone(), log_stream.clone());
+        let thread = std::thread::Builder::new()
+            .name("cloudwatch-logs".into())
+            .spawn(move || {
+                mark_shipper_thread();
+                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(runtime) => runtime.block_on(run(config, stream, events, thread_shared)),
+                    Err(err) => tracing::error!(target: "telemetry", error = %err, "CloudWatch shipper cannot start"),
+                }
+            })
+            .map_err(|err| TelemetryError::Exporter(format!("cannot start the CloudWatch shipper: {err}")))?;
+        Ok((Self { queue, shared, thread: Some(thread), log_group, log_stream }, layer))
+    }
+
+    /// Sends what is still queued and stops, waiting at most `limit`.
+    /// Call it outside any async runtime: it blocks.
+    pub fn shutdown(mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let (done, stopped) = std::sync::mpsc::channel();
+        let mut message = Message::Shutdown(done);
+        loop {
+            match self.queue.try_send(message) {
+                Ok(()) => break,
+                Err(mpsc::error::TrySendError::Full(back)) if Instant::now() < deadline => {
+                    message = back;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(_) => return,
+            }
+        }
+        if stopped.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_ok()
+            && let Some(thread) = self.thread.take()
+        {
+            let _ = thread.join();
+        }
+        let dropped = self.shared.dropped.load(Ordering::Relaxed);
+        if dropped > 0 {
+            tracing::warn!(target: "telemetry", dropped_lines = dropped, "log lines not shipped to CloudWatch");
+        }
+    }
+}
+
+struct Sender {
+    client: Client,
+    group: String,
+    stream: String,
+    retention_days: Option<i32>,
+    ready: bool,
+    pending: Vec<LogEvent>,
+    pending_bytes: usize,
+    capacity: usize,
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    shared: Arc<Shared>,
+}
+
+async fn run(config: CloudWatchConfig, stream: String, mut events: mpsc::Receiver<Message>, shared: Arc<Shared>) {
+    // Short timeouts: the shipper's waits cost buffered lines, never requests,
+    // but a black-holed endpoint must not hold a batch for minutes.
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_secs(15))
+        .build();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts).load().await;
+    if let Some(reason) = unusable(&sdk).await {
+        shared.enabled.store(false, Ordering::Relaxed);
+        tracing::warn!(target: "telemetry", "CloudWatch Logs export off: {reason}");
+        // Keep answering the shutdown message.
+        while let Some(message) = events.recv().await {
+            if let Message::Shutdown(done) = message {
+                let _ = done.send(());
+                return;
+            }
+        }
+        return;
+    }
+    let mut sender = Sender {
+        client: Client::new(&sdk),
+        group: config.log_group,
+        stream,
+        retention_days: config.retention_days,
+        ready: false,
+        pending: Vec::new(),
+        pending_bytes: 0,
+        capacity: config.buffer_events,
+        retry_at: None,
+        backoff: FIRST_BACKOFF,
+        shared,
+    };
+    let mut tick = tokio::time::interval(config.flush_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            message = events.recv() => match message {
+                Some(Message::Event(event)) => {
+                    sender.push(event);
+                    if sender.pending.len() >= batch::MAX_EVENTS || sender.pending_bytes >= batch::MAX_BYTES {
+                        sender.flush(false).await;
+                    }
+                }
+                Some(Message::Shutdown(done)) => {
+                    // What the layer queued before the shutdown message.
+                    while let Ok(Message::Event(event)) = events.try_recv() {
+                        sender.push(event);
+                    }
+                    sender.flush(true).await;
+                    let _ = done.send(());
+                    return;
+                }
+                None => return,
+            },
+            _ = tick.tick() => sender.flush(false).await,
+        }
+    }
+}
+
+/// Why CloudWatch cannot be used at all (no region, no credentials), said once.
+async fn unusable(sdk: &aws_config::SdkConfig) -> Option<String> {
+    use aws_sdk_cloudwatchlogs::config::ProvideCredentials;
+    if sdk.region().is_none() {
+        return Some("no AWS region (set AWS_REGION or AWS_DEFAULT_REGION)".into());
+    }
+    let provider = sdk.credentials_provider()?;
+    match provider.provide_credentials().await {
+        Ok(_) => None,
+        // The error names the providers tried, never a secret.
+        Err(err) => Some(format!("no AWS credentials ({err})")),
+    }
+}
+
+impl Sender {
+    fn push(&mut self, event: LogEvent) {
+        if self.pending.len() >= self.capacity {
+            // CloudWatch has been away long enough to fill the buffer: drop.
+            self.lose(1);
+            return;
+        }
+        self.pending_bytes += event.size();
+        self.pending.push(event);
+    }
+
+    fn lose(&self, lines: u64) {
+        self.shared.dropped.fetch_add(lines, Ordering::Relaxed);
+    }
+
+    /// Sends what is pending, unless backing off (`final` ignores the backoff:
+    /// it is the last chance at shutdown).
+    async fn flush(&mut self, last: bool) {
+        if self.pending.is_empty() || (!last && self.retry_at.is_some_and(|at| Instant::now() < at)) {
+            return;
+        }
+        if !self.ready {
+            match self.prepare().await {
+                Ok(()) => self.ready = true,
+                Err(reason) => return self.failed(reason, last),
+            }
+        }
+        let events = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let mut batches = batch::into_batches(events).into_iter();
+        while let Some(batch) = batches.next() {
+            let count = batch.len() as u64;
+            match self.put(batch.clone()).await {
+                Ok(rejected) => self.lose(rejected),
+                Err((reason, retryable)) => {
+                    if retryable && !last {
+                        // Keep this batch and the rest for the next attempt.
+                        for event in batch.into_iter().chain(batches.flatten()) {
+                            self.push(event);
+                        }
+                    } else {
+                        self.lose(count);
+                    }
+                    return self.failed(reason, last);
+                }
+            }
+        }
+        self.retry_at = None;
+        self.backoff = FIRST_BACKOFF;
+    }
+
+    fn failed(&mut self, reason: String, last: bool) {
+        if last {
+            self.lose(self.pending.len() as u64);
+            self.pending.clear();
+        }
+        if !self.shared.failure_reported.swap(true, Ordering::Relaxed) {
+            tracing::warn!(target: "telemetry", error = %reason, "CloudWatch Logs export failed; lines are kept for retry while they fit, then dropped");
+        }
+        self.retry_at = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    /// Creates the group and the stream (existing is fine) and sets retention.
+    async fn prepare(&self) -> Result<(), String> {
+        let created = self.client.create_log_group().log_group_name(&self.group).send().await;
+        if let Err(err) = created
+            && err.code() != Some("ResourceAlreadyExistsException")
+        {
+            return Err(describe(&err));
+        }
+        if let Some(days) = self.retention_days {
+            let policy = self.client.put_retention_policy().log_group_name(&self.group).retention_in_days(days);
+            policy.send().await.map_err(|err| describe(&err))?;
+        }
+        let created =
+            self.client.create_log_stream().log_group_name(&self.group).log_stream_name(&self.stream).send().await;
+        if let Err(err) = created
+            && err.code() != Some("ResourceAlreadyExistsException")
+        {
+            return Err(describe(&err));
+        }
+        Ok(())
+    }
+
+    /// One PutLogEvents call; the SDK retries throttling and 5xx with backoff.
+    /// Ok: how many events CloudWatch rejected. Err: why, and whether to retry.
+    async fn put(&self, batch: Vec<LogEvent>) -> Result<u64, (String, bool)> {
+        let events: Vec<InputLogEvent> = batch
+            .into_iter()
+            .filter_map(|event| InputLogEvent::builder().timestamp(event.timestamp).message(event.message).build().ok())
+            .collect();
+        let count = events.len();
+        let answer = self
+            .client
+            .put_log_events()
+            .log_group_name(&self.group)
+            .log_stream_name(&self.stream)
+            .set_log_events(Some(events))
+            .send()
+            .await;
+        match answer {
+            Ok(output) => Ok(output.rejected_log_events_info().map_or(0, |info| rejected(info, count))),
+            Err(err) => Err((describe(&err), retryable(&err))),
+        }
+    }
+}
+
+/// Events CloudWatch refused (too old, too new, expired) out of `count`.
+fn rejected(info: &aws_sdk_cloudwatchlogs::types::RejectedLogEventsInfo, count: usize) -> u64 {
+    let too_old = info.too_old_log_event_end_index().unwrap_or(-1) + 1;
+    let expired = info.expired_log_event_end_index().unwrap_or(-1) + 1;
+    let too_new = info.too_new_log_event_start_index().map_or(0, |start| count as i32 - start);
+    (too_old.max(expired) + too_new).max(0) as u64
+}
+
+fn retryable<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or_default();
+            code.contains("Throttl") || code == "ServiceUnavailableException" || code == "InternalFailure"
+        }
+        // Network failures, timeouts and unreadable answers are worth another try.
+        _ => true,
+    }
+}
+
+fn describe<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err {
+        SdkError::ServiceError(service) => {
+            format!("{}: {}", service.err().code().unwrap_or("error"), service.err().message().unwrap_or_default())
+        }
+        other => aws_sdk_cloudwatchlogs::error::DisplayErrorContext(other).to_string(),
+    }
+}
