@@ -88,7 +88,7 @@ impl Application {
             App::new()
                 .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, http::method_not_allowed))
                 .wrap(http::cors(&origins))
-                .wrap(actix_web::middleware::from_fn(telemetry::trace_response))
+                .wrap(actix_web::middleware::from_fn(telemetry::after_request))
                 .wrap(telemetry::RequestTracing::new())
                 .app_data(state.clone())
                 .app_data(http::json_config())

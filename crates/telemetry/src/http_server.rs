@@ -2,6 +2,8 @@
 //! conventions (tracing-actix-web's default builder still emits the old
 //! `http.method`/`http.status_code` names and ignores `Ok` 5xx answers).
 
+use std::time::Instant;
+
 use actix_web::{
     Error,
     body::MessageBody,
@@ -114,13 +116,16 @@ fn network_protocol_version(version: actix_web::http::Version) -> &'static str {
     }
 }
 
-/// Adds `traceresponse` (W3C Trace Context Level 2) to every answer, so
-/// whoever made a request can look up its trace. Wrap it inside
-/// [`RequestTracing`], whose span it reports.
-pub async fn trace_response(
+/// What happens after every request, inside its span: the access log line
+/// (the seed journal's `after_request`: client address, method, scheme, path
+/// with query, status, and the duration, at info level), and the
+/// `traceresponse` header (W3C Trace Context Level 2) so whoever made the
+/// request can look up its trace. Wrap it inside [`RequestTracing`].
+pub async fn after_request(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
     let mut response = next.call(request).await?;
     let context = Span::current().context();
     let span = context.span();
@@ -131,6 +136,17 @@ pub async fn trace_response(
             response.headers_mut().insert(HeaderName::from_static("traceresponse"), value);
         }
     }
+    let request = response.request();
+    let client_address = request.peer_addr().map(|addr| tracing::field::display(addr.ip()));
+    tracing::info!(
+        client_address,
+        method = %request.method(),
+        scheme = %request.connection_info().scheme(),
+        path = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
     Ok(response)
 }
 

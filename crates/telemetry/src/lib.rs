@@ -1,6 +1,6 @@
 //! Tracing and logging for every Cruddur service: one call at start-up
 //! ([`init`], which returns the guard that flushes everything), one middleware
-//! pair on the actix `App` ([`RequestTracing`] and [`trace_response`]), one
+//! pair on the actix `App` ([`RequestTracing`] and [`after_request`]), one
 //! shared HTTP client ([`http_client`]) and one span per database query
 //! ([`db_client_span!`]).
 //!
@@ -27,7 +27,7 @@ pub use cloudwatch::{CloudWatchConfig, LogEvent, into_batches};
 pub use config::{OtlpTarget, PropagatorKind, TelemetryConfig};
 pub use db::record_result;
 pub use http_client::{HttpClient, http_client};
-pub use http_server::{RequestTracing, ServerSpanBuilder, trace_response};
+pub use http_server::{RequestTracing, ServerSpanBuilder, after_request};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {

@@ -1,5 +1,7 @@
 //! The service binaries as processes: commands, start-up errors, signals.
 
+mod cloudwatch;
+mod moto;
 mod otlp;
 mod process;
 mod telemetry;

@@ -13,15 +13,15 @@ const CLIENT: i32 = 3;
 /// Stands in for a Honeycomb API key; must never show up in logs or spans.
 const API_KEY: &str = "hcaik_TEST0SECRET0VALUE0000000000000000000000";
 
-struct Stack {
-    users: Service,
-    notifications: Service,
-    activities: Service,
+pub struct Stack {
+    pub users: Service,
+    pub notifications: Service,
+    pub activities: Service,
     _data: tempfile::TempDir,
 }
 
 /// The three services as processes, exporting to `endpoint` with `extra` variables.
-fn start_stack(endpoint: &str, extra: &[(&str, &str)]) -> Stack {
+pub fn start_stack(endpoint: &str, extra: &[(&str, &str)]) -> Stack {
     let data = tempfile::tempdir().unwrap();
     let headers = format!("x-honeycomb-team={API_KEY}");
     let mut env: Vec<(&str, &str)> = vec![
@@ -42,7 +42,7 @@ fn start_stack(endpoint: &str, extra: &[(&str, &str)]) -> Stack {
     Stack { users, notifications, activities, _data: data }
 }
 
-fn trace_id_of(response: &reqwest::Response) -> String {
+pub fn trace_id_of(response: &reqwest::Response) -> String {
     let value = response.headers().get("traceresponse").expect("a traceresponse header").to_str().unwrap();
     let parts: Vec<&str> = value.split('-').collect();
     assert_eq!(parts.len(), 4, "{value}");
@@ -52,7 +52,7 @@ fn trace_id_of(response: &reqwest::Response) -> String {
     parts[1].to_owned()
 }
 
-fn servers<'a>(spans: &'a [ReceivedSpan], service: &str) -> Vec<&'a ReceivedSpan> {
+pub fn servers<'a>(spans: &'a [ReceivedSpan], service: &str) -> Vec<&'a ReceivedSpan> {
     spans.iter().filter(|s| s.service == service && s.span.kind == SERVER).collect()
 }
 
