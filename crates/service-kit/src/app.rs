@@ -8,7 +8,7 @@ use actix_web::{App, HttpServer, dev::Server, http::StatusCode, middleware::Erro
 
 use crate::{
     config::{CommonConfig, ConfigError, Env},
-    db::{Database, DbError, Migrations},
+    db::{Database, DbError, Migrations, Opened},
     http,
 };
 
@@ -63,14 +63,7 @@ impl Application {
             .map_err(StartError::HttpClient)?;
         let http = telemetry::http_client(http);
 
-        let opened = Database::open(
-            config.database_url.as_deref(),
-            S::NAME,
-            &config.data_dir,
-            config.timeouts.db_acquire,
-            S::migrations(),
-        )
-        .await?;
+        let opened = open_database::<S>(&config).await?;
         let db = opened.db;
         // The embedded default seeds itself on first start so a bare laptop
         // shows a feed; PostgreSQL is seeded by the documented `seed` command.
@@ -135,6 +128,7 @@ pub fn main<S: Service>() -> ExitCode {
     match command.as_deref() {
         None | Some("serve") => serve::<S>(),
         Some("seed") => run(seed::<S>),
+        Some("health-check") => health_check::<S>(),
         Some("-h" | "--help" | "help") => {
             println!(
                 "usage: {name} [serve]   serve the API on $PORT (default {port})\n       {name} seed      load the seed data into $DATABASE_URL",
@@ -192,18 +186,53 @@ fn serve<S: Service>() -> ExitCode {
 
 async fn seed<S: Service>() -> Result<(), Box<dyn std::error::Error>> {
     let config = CommonConfig::from_env(&Env::process(), S::DEFAULT_PORT)?;
-    let opened = Database::open(
+    let opened = open_database::<S>(&config).await?;
+    S::seed(&opened.db).await?;
+    opened.db.close().await;
+    println!("{}: seed data loaded into {}", S::NAME, opened.db.system_name());
+    Ok(())
+}
+
+/// For container health checks (a minimal image has no curl): asks the
+/// service on this machine's `$PORT` for `/api/health-check`.
+fn health_check<S: Service>() -> ExitCode {
+    let port = match CommonConfig::from_env(&Env::process(), S::DEFAULT_PORT) {
+        Ok(config) => config.port,
+        Err(err) => {
+            eprintln!("{}: {err}", S::NAME);
+            return ExitCode::FAILURE;
+        }
+    };
+    let url = format!("http://127.0.0.1:{port}/api/health-check");
+    let answer = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .and_then(|client| client.get(&url).send())
+        .and_then(|response| response.error_for_status())
+        .and_then(|response| response.json::<serde_json::Value>());
+    match answer {
+        Ok(body) if body["success"] == true => ExitCode::SUCCESS,
+        Ok(body) => {
+            eprintln!("{}: unhealthy: {body}", S::NAME);
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("{}: {url}: {err}", S::NAME);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The service's database as the common config says, created and migrated.
+async fn open_database<S: Service>(config: &CommonConfig) -> Result<Opened, DbError> {
+    Database::open(
         config.database_url.as_deref(),
         S::NAME,
         &config.data_dir,
         config.timeouts.db_acquire,
         S::migrations(),
     )
-    .await?;
-    S::seed(&opened.db).await?;
-    opened.db.close().await;
-    println!("{}: seed data loaded into {}", S::NAME, opened.db.system_name());
-    Ok(())
+    .await
 }
 
 /// SIGTERM (docker stop, Kubernetes) or SIGINT (Ctrl-C): both stop gracefully.

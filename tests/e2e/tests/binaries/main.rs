@@ -108,3 +108,16 @@ async fn sigterm_and_sigint_let_in_flight_requests_finish() {
         assert!(lines.iter().any(|line| line.contains("finishing in-flight requests")), "{lines:?}");
     }
 }
+
+#[test]
+fn the_health_check_command_says_whether_the_service_answers() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start("notifications", &[("CRUDDUR_DATA_DIR", data.path().to_str().unwrap())]);
+    let port = service.port.to_string();
+    let (status, _, stderr) = run("notifications", &["health-check"], &[("PORT", &port)]);
+    assert!(status.success(), "{stderr}");
+    drop(service);
+    let (status, _, stderr) = run("notifications", &["health-check"], &[("PORT", &port)]);
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("/api/health-check"), "{stderr}");
+}
