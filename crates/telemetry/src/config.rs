@@ -84,17 +84,29 @@ impl TelemetryConfig {
                 (None, None) => Url::parse(DEFAULT_TRACES_ENDPOINT).expect("a valid default"),
             };
             let headers = get("OTEL_EXPORTER_OTLP_TRACES_HEADERS").or_else(|| get("OTEL_EXPORTER_OTLP_HEADERS"));
-            let header_names: Vec<String> = headers
+            // Values are read only to see whether they are empty; never kept or shown.
+            let pairs: Vec<(String, bool)> = headers
                 .iter()
                 .flat_map(|h| h.split(','))
-                .filter_map(|pair| pair.split_once('=').map(|(name, _)| name.trim().to_ascii_lowercase()))
-                .filter(|name| !name.is_empty())
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(name, value)| (name.trim().to_ascii_lowercase(), !value.trim().is_empty()))
+                .filter(|(name, _)| !name.is_empty())
                 .collect();
-            if traces_endpoint.host_str().is_some_and(|h| h.ends_with("honeycomb.io"))
-                && !header_names.iter().any(|n| n == "x-honeycomb-team")
-            {
-                notes
-                    .push("OTEL_EXPORTER_OTLP_HEADERS has no x-honeycomb-team: Honeycomb will refuse the spans".into());
+            let header_names: Vec<String> = pairs.iter().map(|(name, _)| name.clone()).collect();
+            let honeycomb = traces_endpoint.host_str().is_some_and(|h| h.ends_with("honeycomb.io"));
+            let has_key = pairs.iter().any(|(name, set)| name == "x-honeycomb-team" && *set);
+            if honeycomb && !has_key {
+                // compose passes `x-honeycomb-team=${HONEYCOMB_API_KEY}`, empty when unset:
+                // every export would be refused, so export is off and said once.
+                notes.push("OTLP export off: Honeycomb needs x-honeycomb-team=<API key> in OTEL_EXPORTER_OTLP_HEADERS (HONEYCOMB_API_KEY is empty?)".into());
+                return Ok(Self {
+                    service_name,
+                    sdk_disabled,
+                    otlp: None,
+                    console,
+                    propagators: propagators(&get, &mut notes),
+                    notes,
+                });
             }
             Some(OtlpTarget { traces_endpoint, header_names })
         } else {
@@ -107,26 +119,30 @@ impl TelemetryConfig {
             None
         };
 
-        let propagators = match get("OTEL_PROPAGATORS") {
-            // The spec's default (tracecontext, baggage) plus X-Ray, which this
-            // stack speaks with AWS load balancers and the X-Ray SDKs.
-            None => vec![PropagatorKind::TraceContext, PropagatorKind::Baggage, PropagatorKind::Xray],
-            Some(list) => {
-                let mut kinds = Vec::new();
-                for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-                    match name {
-                        "tracecontext" => kinds.push(PropagatorKind::TraceContext),
-                        "baggage" => kinds.push(PropagatorKind::Baggage),
-                        "xray" => kinds.push(PropagatorKind::Xray),
-                        "none" => {}
-                        other => notes.push(format!("OTEL_PROPAGATORS: {other:?} is not supported here; ignored")),
-                    }
-                }
-                kinds
-            }
-        };
-
+        let propagators = propagators(&get, &mut notes);
         Ok(Self { service_name, sdk_disabled, otlp, console, propagators, notes })
+    }
+}
+
+/// `OTEL_PROPAGATORS`, with unsupported names noted and ignored.
+fn propagators(get: &impl Fn(&str) -> Option<String>, notes: &mut Vec<String>) -> Vec<PropagatorKind> {
+    match get("OTEL_PROPAGATORS") {
+        // The spec's default (tracecontext, baggage) plus X-Ray, which this
+        // stack speaks with AWS load balancers and the X-Ray SDKs.
+        None => vec![PropagatorKind::TraceContext, PropagatorKind::Baggage, PropagatorKind::Xray],
+        Some(list) => {
+            let mut kinds = Vec::new();
+            for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                match name {
+                    "tracecontext" => kinds.push(PropagatorKind::TraceContext),
+                    "baggage" => kinds.push(PropagatorKind::Baggage),
+                    "xray" => kinds.push(PropagatorKind::Xray),
+                    "none" => {}
+                    other => notes.push(format!("OTEL_PROPAGATORS: {other:?} is not supported here; ignored")),
+                }
+            }
+            kinds
+        }
     }
 }
 
@@ -212,7 +228,7 @@ mod tests {
     #[test]
     fn endpoints_follow_the_spec() {
         let base = |v| config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", v)]).unwrap().otlp.unwrap().traces_endpoint.to_string();
-        assert_eq!(base("https://api.honeycomb.io"), "https://api.honeycomb.io/v1/traces");
+        assert_eq!(base("https://collector.example"), "https://collector.example/v1/traces");
         assert_eq!(base("http://collector:4318/prefix/"), "http://collector:4318/prefix/v1/traces");
         let exact = config(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://ignored.example"),
@@ -232,6 +248,19 @@ mod tests {
         }
         let err = config(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]).unwrap_err();
         assert!(err.to_string().contains("grpc"));
+    }
+
+    #[test]
+    fn honeycomb_without_a_key_means_export_off_said_once() {
+        for headers in ["x-honeycomb-team=", "x-honeycomb-team= ", "other=1"] {
+            let c = config(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://api.honeycomb.io"),
+                ("OTEL_EXPORTER_OTLP_HEADERS", headers),
+            ])
+            .unwrap();
+            assert!(c.otlp.is_none(), "{headers}");
+            assert_eq!(c.notes.len(), 1);
+        }
     }
 
     #[test]
