@@ -5,6 +5,7 @@ mod moto;
 mod otlp;
 mod process;
 mod telemetry;
+mod xray_scripts;
 
 use std::{
     io::{Read, Write},
