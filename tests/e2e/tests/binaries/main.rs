@@ -1,6 +1,7 @@
 //! The service binaries as processes: commands, start-up errors, signals.
 
 mod cloudwatch;
+mod launch_scripts;
 mod moto;
 mod otlp;
 mod process;
