@@ -125,16 +125,21 @@ pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
     Ok(Telemetry { provider, cloudwatch, stdout: Some(stdout_guard) })
 }
 
-/// Spans of our own code and libraries at INFO and above. The SDK's own
-/// diagnostics never become spans (no feedback loop through the exporter).
-fn span_filter() -> Targets {
-    Targets::new()
+/// Spans of our own code and libraries at INFO and above, and no events:
+/// log lines go to stdout and CloudWatch with their trace ids, and copying
+/// each into its span as an OpenTelemetry event cost a measurable share of
+/// the request path (scripts/bench). The SDK's own diagnostics never become
+/// spans (no feedback loop through the exporter).
+fn span_filter<S: tracing::Subscriber>() -> impl tracing_subscriber::layer::Filter<S> + Send + Sync + 'static {
+    use tracing_subscriber::filter::{FilterExt, filter_fn};
+    let targets = Targets::new()
         .with_default(LevelFilter::INFO)
         .with_target("opentelemetry", LevelFilter::OFF)
         .with_target("opentelemetry_sdk", LevelFilter::OFF)
         .with_target("opentelemetry_otlp", LevelFilter::OFF)
         // The CloudWatch shipper's own AWS SDK calls.
-        .with_target("aws_", LevelFilter::OFF)
+        .with_target("aws_", LevelFilter::OFF);
+    targets.and(filter_fn(|meta| meta.is_span()))
 }
 
 /// `service.instance.id`: host and process.
