@@ -1,1 +1,22 @@
-//! End-to-end tests of the Cruddur services live in `tests/`.
+//! End-to-end tests of the Cruddur services live in `tests/`; this library
+//! holds what both test binaries use.
+
+use std::net::TcpListener;
+
+use actix_web::{App, HttpServer, web};
+
+/// Serves `routes` on a random loopback port from the current tokio runtime,
+/// for stand-ins of the services ours talk to (OTLP, AWS, Honeycomb…).
+/// Returns the base URL.
+pub fn serve_on_loopback(routes: impl Fn(&mut web::ServiceConfig) + Send + Clone + 'static) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let url = format!("http://127.0.0.1:{}", listener.local_addr().expect("a bound port").port());
+    let server = HttpServer::new(move || App::new().configure(routes.clone()))
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("listening")
+        .run();
+    tokio::spawn(server);
+    url
+}

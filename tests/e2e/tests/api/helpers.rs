@@ -205,12 +205,10 @@ impl CountingProxy {
     pub fn start() -> Self {
         let count = Arc::new(AtomicUsize::new(0));
         let target: Arc<OnceLock<String>> = Arc::default();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let (counter, to) = (count.clone(), target.clone());
-        let server = actix_web::HttpServer::new(move || {
+        let url = e2e::serve_on_loopback(move |config| {
             let (counter, to) = (counter.clone(), to.clone());
-            actix_web::App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+            config.default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
                 let (counter, to) = (counter.clone(), to.clone());
                 async move {
                     counter.fetch_add(1, Ordering::SeqCst);
@@ -227,14 +225,8 @@ impl CountingProxy {
                         .content_type("application/json")
                         .body(answer.bytes().await.unwrap())
                 }
-            }))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
+            }));
+        });
         Self { url, count, target }
     }
 

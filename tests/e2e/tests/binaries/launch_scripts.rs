@@ -1,9 +1,9 @@
 //! The Honeycomb key check against a loopback stand-in of its auth endpoint,
 //! and the traffic generator against the running stack.
 
-use std::{net::TcpListener, path::PathBuf, process::Command};
+use std::{path::PathBuf, process::Command};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::telemetry::start_stack;
 
@@ -17,10 +17,8 @@ fn script(name: &str) -> Command {
 
 /// Honeycomb's `GET /1/auth`: team and environment for the good key, 401 otherwise.
 fn honeycomb_auth() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let server = HttpServer::new(|| {
-        App::new().route(
+    e2e::serve_on_loopback(|config| {
+        config.route(
             "/1/auth",
             web::get().to(|request: HttpRequest| async move {
                 match request.headers().get("x-honeycomb-team").and_then(|v| v.to_str().ok()) {
@@ -34,15 +32,8 @@ fn honeycomb_auth() -> String {
                     _ => HttpResponse::Unauthorized().json(serde_json::json!({"error": "unknown API key"})),
                 }
             }),
-        )
+        );
     })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
-    url
 }
 
 #[tokio::test]

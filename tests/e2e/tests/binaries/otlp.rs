@@ -3,12 +3,11 @@
 
 use std::{
     io::Read,
-    net::TcpListener,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use opentelemetry_proto::tonic::{
     collector::trace::v1::ExportTraceServiceRequest,
     common::v1::{AnyValue, KeyValue, any_value::Value},
@@ -65,11 +64,9 @@ pub struct Receiver {
 impl Receiver {
     pub fn start() -> Self {
         let received: Arc<Mutex<Received>> = Arc::default();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let state = web::Data::from(received.clone());
-        let server = HttpServer::new(move || {
-            App::new().app_data(state.clone()).app_data(web::PayloadConfig::new(64 << 20)).route(
+        let endpoint = e2e::serve_on_loopback(move |config| {
+            config.app_data(state.clone()).app_data(web::PayloadConfig::new(64 << 20)).route(
                 "/v1/traces",
                 web::post().to(
                     |request: HttpRequest, body: web::Bytes, state: web::Data<Mutex<Received>>| async move {
@@ -104,14 +101,8 @@ impl Receiver {
                         HttpResponse::Ok().content_type("application/x-protobuf").body(Vec::<u8>::new())
                     },
                 ),
-            )
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
+            );
+        });
         Self { endpoint, received }
     }
 

@@ -2,13 +2,12 @@
 //! that records what they send (moto has no CreateGroup/CreateSamplingRule).
 
 use std::{
-    net::TcpListener,
     path::PathBuf,
     process::Command,
     sync::{Arc, Mutex},
 };
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
 #[derive(Default)]
@@ -20,11 +19,9 @@ struct Recorded {
 /// or `AccessDeniedException` when `deny` is set.
 fn xray_stand_in(deny: bool) -> (String, Arc<Mutex<Recorded>>) {
     let recorded: Arc<Mutex<Recorded>> = Arc::default();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let state = web::Data::from(recorded.clone());
-    let server = HttpServer::new(move || {
-        App::new().app_data(state.clone()).default_service(web::to(
+    let url = e2e::serve_on_loopback(move |config| {
+        config.app_data(state.clone()).default_service(web::to(
             move |request: HttpRequest, body: web::Bytes, state: web::Data<Mutex<Recorded>>| async move {
                 let operation = request.path().trim_start_matches('/').to_owned();
                 let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -40,14 +37,8 @@ fn xray_stand_in(deny: bool) -> (String, Arc<Mutex<Recorded>>) {
                     .insert_header(("x-amzn-ErrorType", kind))
                     .json(serde_json::json!({ "message": message }))
             },
-        ))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
+        ));
+    });
     (url, recorded)
 }
 
