@@ -4,7 +4,7 @@
 
 use std::{future::Future, net::TcpListener, process::ExitCode};
 
-use actix_web::{App, HttpServer, dev::Server, http::StatusCode, middleware::ErrorHandlers, web};
+use actix_web::{App, HttpServer, dev::Server, web};
 
 use crate::{
     config::{CommonConfig, ConfigError, Env},
@@ -79,7 +79,6 @@ impl Application {
         let origins = config.cors_origins.clone();
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, http::method_not_allowed))
                 .wrap(http::cors(&origins))
                 .wrap(actix_web::middleware::from_fn(telemetry::after_request))
                 .wrap(telemetry::RequestTracing::new())

@@ -26,15 +26,13 @@ pub struct Migrations {
     pub sqlite: Migrator,
 }
 
-impl Migrations {
-    /// Each service records its history in `_sqlx_migrations_{service}`, so
-    /// services pointed at one database (a shared `DATABASE_URL`) never mistake
-    /// each other's migrations for their own.
-    fn for_service(&self, set: &Migrator, service: &str) -> Migrator {
-        let mut migrator = Migrator::with_migrations(set.iter().cloned().collect());
-        migrator.dangerous_set_table_name(format!("_sqlx_migrations_{service}"));
-        migrator
-    }
+/// `set`, recording its history in `_sqlx_migrations_{service}`, so services
+/// pointed at one database (a shared `DATABASE_URL`) never mistake each
+/// other's migrations for their own.
+fn for_service(set: &Migrator, service: &str) -> Migrator {
+    let mut migrator = Migrator::with_migrations(set.iter().cloned().collect());
+    migrator.dangerous_set_table_name(format!("_sqlx_migrations_{service}"));
+    migrator
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +82,7 @@ impl Database {
                     .connect_with(options)
                     .await
                     .map_err(DbError::Connect)?;
-                migrations.for_service(&migrations.postgres, service).run(&pool).await?;
+                for_service(&migrations.postgres, service).run(&pool).await?;
                 Ok(Opened { db: Self::Postgres(pool), created })
             }
             Some(url) if url.starts_with("sqlite:") => {
@@ -124,7 +122,7 @@ impl Database {
             .connect_with(options)
             .await
             .map_err(DbError::Connect)?;
-        migrations.for_service(&migrations.sqlite, service).run(&pool).await?;
+        for_service(&migrations.sqlite, service).run(&pool).await?;
         Ok(Opened { db: Self::Sqlite(pool), created })
     }
 

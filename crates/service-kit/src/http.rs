@@ -5,10 +5,8 @@
 use actix_cors::Cors;
 use actix_web::{
     HttpRequest, HttpResponse, Responder,
-    dev::ServiceResponse,
     error::{InternalError, JsonPayloadError, PathError, QueryPayloadError},
     http::{StatusCode, header},
-    middleware::ErrorHandlerResponse,
     web,
 };
 use serde_json::json;
@@ -51,16 +49,10 @@ fn not_found_response() -> HttpResponse {
     HttpResponse::NotFound().json(error_body("not_found", "no such resource"))
 }
 
+/// Unknown paths, and unknown methods on known paths (actix's `App::route`
+/// makes the method a guard of its resource, so no route matches either).
 pub async fn not_found(_req: HttpRequest) -> HttpResponse {
     not_found_response()
-}
-
-/// actix answers a known path with an unknown method by an empty 405; give it
-/// the same JSON shape as every other error.
-pub fn method_not_allowed<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let (request, _) = response.into_parts();
-    let answer = HttpResponse::MethodNotAllowed().json(error_body("method_not_allowed", "method not allowed"));
-    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(request, answer).map_into_right_body()))
 }
 
 pub async fn health_check() -> impl Responder {

@@ -9,9 +9,6 @@ use uuid::Uuid;
 /// Feeds show at most this many activities (the original's profile page: 40).
 pub const PAGE: i64 = 40;
 
-const COLUMNS: &str = "uuid, user_uuid, message, replies_count, reposts_count, likes_count, \
-                       reply_to_activity_uuid, expires_at, created_at";
-
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ActivityRow {
     pub uuid: Uuid,
@@ -25,14 +22,25 @@ pub struct ActivityRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// Builds `SELECT {COLUMNS} FROM activities {rest}` once, at compile time.
+/// The columns of [`ActivityRow`], in bind order: every statement below is
+/// built from this one literal at compile time.
+macro_rules! columns {
+    () => {
+        "uuid, user_uuid, message, replies_count, reposts_count, likes_count, reply_to_activity_uuid, expires_at, created_at"
+    };
+}
+
+/// `SELECT {columns} FROM activities {rest}`.
 macro_rules! select {
     ($rest:literal) => {
-        concat!(
-            "SELECT uuid, user_uuid, message, replies_count, reposts_count, likes_count, ",
-            "reply_to_activity_uuid, expires_at, created_at FROM activities ",
-            $rest
-        )
+        concat!("SELECT ", columns!(), " FROM activities ", $rest)
+    };
+}
+
+/// `INSERT INTO activities ({columns}) VALUES ($1, …, $9){rest}`, bound by [`insert_query`].
+macro_rules! insert {
+    ($rest:literal) => {
+        concat!("INSERT INTO activities (", columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", $rest)
     };
 }
 
@@ -116,7 +124,8 @@ async fn in_list(
         return Ok(Vec::new());
     }
     db_query!(db, "SELECT", "activities", sql, |pool| {
-        let mut query = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM activities {head}"));
+        let mut query = sqlx::QueryBuilder::new(select!(""));
+        query.push(head);
         let mut list = query.separated(", ");
         for uuid in uuids {
             list.push_bind(*uuid);
@@ -127,8 +136,7 @@ async fn in_list(
 }
 
 pub async fn insert(db: &Database, row: &ActivityRow) -> Result<(), sqlx::Error> {
-    const SQL: &str = "INSERT INTO activities (uuid, user_uuid, message, replies_count, reposts_count, likes_count, \
-                       reply_to_activity_uuid, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    const SQL: &str = insert!("");
     db_query!(db, "INSERT", "activities", SQL, |pool| {
         insert_query(SQL, row).execute(pool).await.map(|done| done.rows_affected())
     })
@@ -139,8 +147,7 @@ pub async fn insert(db: &Database, row: &ActivityRow) -> Result<(), sqlx::Error>
 /// parent does not exist.
 pub async fn insert_reply(db: &Database, reply: &ActivityRow) -> Result<Option<()>, sqlx::Error> {
     const COUNT: &str = "UPDATE activities SET replies_count = replies_count + 1 WHERE uuid = $1";
-    const INSERT: &str = "INSERT INTO activities (uuid, user_uuid, message, replies_count, reposts_count, likes_count, \
-                          reply_to_activity_uuid, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    const INSERT: &str = insert!("");
     const SQL: &str =
         "UPDATE activities SET replies_count = replies_count + 1 WHERE uuid = $1; INSERT INTO activities …";
     let parent = reply.reply_to_activity_uuid.expect("a reply has a parent");
@@ -179,9 +186,7 @@ where
 
 /// The seed activities (API.md), relative to now; idempotent.
 pub async fn seed(db: &Database) -> Result<(), sqlx::Error> {
-    const SQL: &str = "INSERT INTO activities (uuid, user_uuid, message, replies_count, reposts_count, likes_count, \
-                       reply_to_activity_uuid, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                       ON CONFLICT (uuid) DO NOTHING";
+    const SQL: &str = insert!(" ON CONFLICT (uuid) DO NOTHING");
     let now = service_kit::now();
     // Parents before replies, for the foreign key.
     let mut activities: Vec<_> = seed::ACTIVITIES.iter().collect();

@@ -20,3 +20,19 @@ pub fn serve_on_loopback(routes: impl Fn(&mut web::ServiceConfig) + Send + Clone
     tokio::spawn(server);
     url
 }
+
+/// A loopback URL with nothing listening: connections are refused at once.
+pub fn closed_port_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let port = listener.local_addr().expect("a bound port").port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// A loopback peer that accepts connections and never answers (while the
+/// returned listener lives).
+pub fn silent_peer_url() -> (String, TcpListener) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let url = format!("http://127.0.0.1:{}", listener.local_addr().expect("a bound port").port());
+    (url, listener)
+}

@@ -1,12 +1,9 @@
 //! Spawns the three services in-process on random ports (zero2prod style),
 //! each with a fresh database of its own on the chosen backend.
 
-use std::{
-    net::TcpListener,
-    sync::{
-        Arc, OnceLock,
-        atomic::{AtomicUsize, Ordering},
-    },
+use std::sync::{
+    Arc, OnceLock,
+    atomic::{AtomicUsize, Ordering},
 };
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -178,20 +175,7 @@ async fn spawn_service<S: Service>(database_url: &str, mut env: Vec<(&str, Strin
     TestApp { address }
 }
 
-/// A port with nothing listening on it.
-pub fn closed_port_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
-}
-
-/// A peer that accepts connections and never answers.
-pub fn silent_peer_url() -> (String, TcpListener) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    (url, listener)
-}
+pub use e2e::{closed_port_url, silent_peer_url};
 
 /// A reverse proxy that counts the requests it forwards, to prove a route
 /// makes one batched call instead of one per row.

@@ -210,10 +210,7 @@ async fn inbound_trace_headers_are_continued_and_w3c_wins() {
 #[tokio::test]
 async fn an_unreachable_exporter_costs_spans_not_requests_and_is_reported_once() {
     // Nothing listens: every export fails at once.
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port())
-    };
+    let closed = e2e::closed_port_url();
     let mut stack = start_stack(&closed, &[("OTEL_BSP_SCHEDULE_DELAY", "20")]);
     let client = reqwest::Client::new();
     for _ in 0..20 {
@@ -235,8 +232,7 @@ async fn an_unreachable_exporter_costs_spans_not_requests_and_is_reported_once()
 #[tokio::test]
 async fn a_silent_exporter_does_not_slow_requests() {
     // Accepts connections and never answers: each export waits out its timeout.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://127.0.0.1:{}", silent.local_addr().unwrap().port());
+    let (endpoint, silent) = e2e::silent_peer_url();
     let stack = start_stack(&endpoint, &[("OTEL_EXPORTER_OTLP_TIMEOUT", "5000"), ("OTEL_BSP_SCHEDULE_DELAY", "10")]);
     let client = reqwest::Client::new();
     let started = Instant::now();
@@ -291,10 +287,7 @@ fn an_endpoint_without_a_scheme_stops_the_service_at_start() {
 async fn failures_mark_spans_as_errors_and_log_lines_carry_the_trace() {
     let receiver = Receiver::start();
     let data = tempfile::tempdir().unwrap();
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port())
-    };
+    let closed = e2e::closed_port_url();
     let users = Service::start(
         "users",
         &[("CRUDDUR_DATA_DIR", data.path().to_str().unwrap()), ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint)],
