@@ -16,6 +16,7 @@ mod http_server;
 mod logs;
 mod propagation;
 mod traces;
+mod xray;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -28,6 +29,7 @@ pub use config::{OtlpTarget, PropagatorKind, TelemetryConfig};
 pub use db::record_result;
 pub use http_client::{HttpClient, http_client};
 pub use http_server::{RequestTracing, ServerSpanBuilder, after_request};
+pub use xray::{SamplingRules, XrayConfig, wildcard_match};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -63,6 +65,7 @@ const CLOUDWATCH_SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from
 pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
     let config = TelemetryConfig::from_env(service, |name| std::env::var(name).ok())?;
     let cloudwatch_config = CloudWatchConfig::from_env(|name| std::env::var(name).ok())?;
+    let xray_config = XrayConfig::from_env(&config.service_name, |name| std::env::var(name).ok())?;
     let filter = match std::env::var("RUST_LOG") {
         Ok(directives) if !directives.trim().is_empty() => {
             EnvFilter::try_new(&directives).map_err(|err| TelemetryError::Filter(err.to_string()))?
@@ -82,7 +85,7 @@ pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
         (None, None)
     } else {
         let instance = instance_id(&config.service_name);
-        let provider = traces::provider(&config, &instance)?;
+        let provider = traces::provider(&config, &xray_config, &instance)?;
         opentelemetry::global::set_text_map_propagator(propagation::composite(&config.propagators));
         opentelemetry::global::set_tracer_provider(provider.clone());
         let layer = tracing_opentelemetry::layer()
@@ -115,6 +118,8 @@ pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
         console = config.console,
         sdk_disabled = config.sdk_disabled,
         propagators = ?config.propagators,
+        xray_daemon = if config.sdk_disabled { None } else { xray_config.daemon.as_deref() }.unwrap_or("off"),
+        xray_sampling_rules = ?xray_config.rules.rules().iter().map(|rule| rule.name.as_str()).collect::<Vec<_>>(),
         cloudwatch_log_group = cloudwatch.as_ref().map(|c| c.log_group.as_str()).unwrap_or("off"),
         cloudwatch_log_stream = cloudwatch.as_ref().map(|c| c.log_stream.as_str()).unwrap_or("off"),
         "telemetry started"

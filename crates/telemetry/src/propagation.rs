@@ -3,21 +3,21 @@
 
 use actix_web::http::header::HeaderMap;
 use opentelemetry::propagation::{Extractor, TextMapCompositePropagator, TextMapPropagator};
-use opentelemetry_aws::trace::XrayPropagator;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
-use crate::config::PropagatorKind;
+use crate::{config::PropagatorKind, xray::XrayPropagator};
 
-/// The composite extracts in order and the last valid context wins, so X-Ray
-/// goes first: when both headers arrive, W3C wins.
+/// The composite extracts in order, each propagator seeing what the previous
+/// ones found. X-Ray goes last: it keeps a W3C context when there is one
+/// (adding X-Ray's sampling decision for the same trace), so W3C wins.
 pub fn composite(kinds: &[PropagatorKind]) -> TextMapCompositePropagator {
     let mut ordered: Vec<PropagatorKind> = kinds.to_vec();
-    ordered.sort_by_key(|kind| !matches!(kind, PropagatorKind::Xray));
+    ordered.sort_by_key(|kind| matches!(kind, PropagatorKind::Xray));
     let propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>> = ordered
         .into_iter()
         .map(|kind| -> Box<dyn TextMapPropagator + Send + Sync> {
             match kind {
-                PropagatorKind::Xray => Box::new(XrayPropagator::default()),
+                PropagatorKind::Xray => Box::new(XrayPropagator),
                 PropagatorKind::TraceContext => Box::new(TraceContextPropagator::new()),
                 PropagatorKind::Baggage => Box::new(BaggagePropagator::new()),
             }

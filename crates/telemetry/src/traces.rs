@@ -1,31 +1,48 @@
-//! The tracer provider: X-Ray-compatible ids, the resource, and one batch
-//! processor per exporter. Batch processors export from their own thread, so a
-//! slow or dead endpoint never touches the request path; a full queue drops
-//! spans (the SDK counts and reports that once).
+//! The tracer provider: X-Ray-compatible ids, the resource, the sampler
+//! (OpenTelemetry's plus X-Ray's decision), and one batch processor per
+//! exporter. Batch processors export from their own thread, so a slow or dead
+//! endpoint never touches the request path; a full queue drops spans (the SDK
+//! counts and reports that once).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::{
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+    time::Duration,
+};
 
-use opentelemetry::KeyValue;
+use opentelemetry::{Context, KeyValue, trace::SpanContext};
 use opentelemetry_aws::trace::XrayIdGenerator;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
-    trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter},
+    trace::{BatchSpanProcessor, Config, SdkTracerProvider, Span, SpanData, SpanExporter, SpanProcessor},
 };
 
-use crate::{TelemetryError, config::TelemetryConfig, console::ConsoleExporter};
+use crate::{
+    TelemetryError,
+    config::TelemetryConfig,
+    console::ConsoleExporter,
+    xray::{self, XrayConfig},
+};
 
-pub fn provider(config: &TelemetryConfig, instance_id: &str) -> Result<SdkTracerProvider, TelemetryError> {
+pub fn provider(
+    config: &TelemetryConfig,
+    xray: &XrayConfig,
+    instance_id: &str,
+) -> Result<SdkTracerProvider, TelemetryError> {
     // Resource::builder() already reads OTEL_RESOURCE_ATTRIBUTES; the name is
     // set explicitly because ours has a code default the SDK does not know.
     let resource = Resource::builder()
         .with_service_name(config.service_name.clone())
         .with_attribute(KeyValue::new("service.instance.id", instance_id.to_owned()))
         .build();
-    // The sampler comes from OTEL_TRACES_SAMPLER/_ARG through the SDK's defaults.
-    let mut builder =
-        SdkTracerProvider::builder().with_id_generator(XrayIdGenerator::default()).with_resource(resource);
+    // OpenTelemetry's decision comes from OTEL_TRACES_SAMPLER/_ARG (the SDK's
+    // default config reads them); X-Ray's is added to it.
+    let sampler = xray::XraySampler::new(Config::default().sampler, &xray.rules, xray.naming.clone());
+    let mut builder = SdkTracerProvider::builder()
+        .with_id_generator(XrayIdGenerator::default())
+        .with_sampler(sampler)
+        .with_resource(resource);
     if let Some(otlp) = &config.otlp {
         // Headers, compression and timeout: the exporter reads the standard
         // variables itself. The endpoint is the one we checked and resolved.
@@ -35,13 +52,58 @@ pub fn provider(config: &TelemetryConfig, instance_id: &str) -> Result<SdkTracer
             .with_endpoint(otlp.traces_endpoint.as_str())
             .build()
             .map_err(|err| TelemetryError::Exporter(err.to_string()))?;
-        builder =
-            builder.with_span_processor(BatchSpanProcessor::builder(ReportingExporter::new("otlp", exporter)).build());
+        let processor = BatchSpanProcessor::builder(ReportingExporter::new("otlp", exporter)).build();
+        builder = builder.with_span_processor(Only::new(processor, SpanContext::is_sampled));
     }
     if config.console {
-        builder = builder.with_span_processor(BatchSpanProcessor::builder(ConsoleExporter::default()).build());
+        let processor = BatchSpanProcessor::builder(ConsoleExporter::default()).build();
+        builder = builder.with_span_processor(Only::new(processor, SpanContext::is_sampled));
+    }
+    if let Some(daemon) = &xray.daemon {
+        let exporter = xray::DaemonExporter::new(daemon.clone(), xray::Documents::new(xray.naming.clone()));
+        let processor = BatchSpanProcessor::builder(ReportingExporter::new("xray", exporter)).build();
+        builder = builder.with_span_processor(Only::new(processor, xray::sampled_for_xray));
     }
     Ok(builder.build())
+}
+
+/// Hands a processor only the spans it exports. The SDK's batch processor
+/// queues every recorded span, and spans recorded for X-Ray alone are not
+/// sampled for OTLP (and the other way round).
+#[derive(Debug)]
+struct Only<P> {
+    inner: P,
+    keep: fn(&SpanContext) -> bool,
+}
+
+impl<P> Only<P> {
+    fn new(inner: P, keep: fn(&SpanContext) -> bool) -> Self {
+        Self { inner, keep }
+    }
+}
+
+impl<P: SpanProcessor> SpanProcessor for Only<P> {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        self.inner.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        if (self.keep)(&span.span_context) {
+            self.inner.on_end(span);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
 }
 
 /// Wraps an exporter so a failing endpoint is reported once (with the count

@@ -1,0 +1,223 @@
+//! `X-Amzn-Trace-Id: Root=1-<8 hex epoch>-<24 hex>;Parent=<16 hex>;Sampled=<0|1>`.
+//!
+//! Written here rather than taken from `opentelemetry-aws` because its
+//! `Sampled` is the OpenTelemetry flag, and here it is X-Ray's own decision
+//! (the `xray` trace state entry; see the module above). An inbound header
+//! says nothing about OpenTelemetry's decision, so a trace continued from it
+//! alone is sampled for OTLP: Honeycomb keeps every trace behind a load
+//! balancer too.
+
+use opentelemetry::{
+    Context,
+    propagation::{Extractor, Injector, TextMapPropagator, text_map_propagator::FieldIter},
+    trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState},
+};
+
+use super::sampling::{decision, with_decision};
+
+const HEADER: &str = "x-amzn-trace-id";
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct XrayPropagator;
+
+/// What a header carries: the trace, the caller's segment, and X-Ray's
+/// decision (`None` for `?` or absent: decide here).
+#[derive(Debug, PartialEq)]
+struct Header {
+    trace_id: TraceId,
+    parent: SpanId,
+    sampled: Option<bool>,
+}
+
+fn parse(value: &str) -> Option<Header> {
+    let (mut trace_id, mut parent, mut sampled) = (None, None, None);
+    for part in value.split(';') {
+        let Some((key, value)) = part.trim().split_once('=') else { continue };
+        match key.trim() {
+            "Root" => trace_id = parse_root(value.trim()),
+            "Parent" if value.len() == 16 => parent = SpanId::from_hex(value).ok().filter(|&id| id != SpanId::INVALID),
+            "Sampled" => {
+                sampled = match value.trim() {
+                    "1" => Some(true),
+                    "0" => Some(false),
+                    _ => None,
+                }
+            }
+            _ => {} // Self=, Lineage= and application data.
+        }
+    }
+    Some(Header { trace_id: trace_id?, parent: parent?, sampled })
+}
+
+/// `1-5759e988-bd862e3fe1be46a994272793` → the 128-bit id.
+fn parse_root(root: &str) -> Option<TraceId> {
+    let rest = root.strip_prefix("1-")?;
+    let (epoch, random) = rest.split_once('-')?;
+    if epoch.len() != 8 || random.len() != 24 {
+        return None;
+    }
+    let id = TraceId::from_hex(&format!("{epoch}{random}")).ok()?;
+    (id != TraceId::INVALID).then_some(id)
+}
+
+/// The X-Ray form of a trace id, as segments and the header show it.
+pub fn xray_trace_id(trace_id: TraceId) -> String {
+    let hex = trace_id.to_string();
+    format!("1-{}-{}", &hex[..8], &hex[8..])
+}
+
+impl TextMapPropagator for XrayPropagator {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        let span = cx.span();
+        let context = span.span_context();
+        if !context.is_valid() {
+            return;
+        }
+        let sampled = decision(context.trace_state()).unwrap_or(context.is_sampled());
+        injector.set(
+            HEADER,
+            format!(
+                "Root={};Parent={};Sampled={}",
+                xray_trace_id(context.trace_id()),
+                context.span_id(),
+                if sampled { '1' } else { '0' }
+            ),
+        );
+    }
+
+    /// Runs after the W3C propagator (see `propagation::composite`): when a
+    /// W3C context for the same trace is already there, only X-Ray's
+    /// decision is added to it (if it has none); a different trace is left
+    /// alone, so W3C wins.
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        let Some(header) = extractor.get(HEADER).and_then(parse) else { return cx.clone() };
+        let existing = cx.span().span_context().clone();
+        if existing.is_valid() {
+            return match header.sampled {
+                Some(sampled)
+                    if existing.trace_id() == header.trace_id && decision(existing.trace_state()).is_none() =>
+                {
+                    let trace_state = with_decision(existing.trace_state(), sampled);
+                    cx.with_remote_span_context(SpanContext::new(
+                        existing.trace_id(),
+                        existing.span_id(),
+                        existing.trace_flags(),
+                        true,
+                        trace_state,
+                    ))
+                }
+                _ => cx.clone(),
+            };
+        }
+        let trace_state = match header.sampled {
+            Some(sampled) => with_decision(&TraceState::default(), sampled),
+            None => TraceState::default(),
+        };
+        cx.with_remote_span_context(SpanContext::new(
+            header.trace_id,
+            header.parent,
+            TraceFlags::SAMPLED,
+            true,
+            trace_state,
+        ))
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        FieldIter::new(FIELDS.as_slice())
+    }
+}
+
+/// `fields()` must hand out `&[String]`, which a `const` cannot hold.
+static FIELDS: std::sync::LazyLock<[String; 1]> = std::sync::LazyLock::new(|| [HEADER.to_owned()]);
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use opentelemetry::propagation::TextMapPropagator;
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
+
+    use super::*;
+
+    const ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";
+
+    fn extract(headers: &[(&str, &str)]) -> SpanContext {
+        let map: HashMap<String, String> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let cx = TraceContextPropagator::new().extract(&map);
+        XrayPropagator.extract_with_context(&cx, &map).span().span_context().clone()
+    }
+
+    #[test]
+    fn a_header_is_continued_with_its_decision() {
+        let header = format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=1");
+        let context = extract(&[(HEADER, &header)]);
+        assert_eq!(context.trace_id().to_string(), "5759e988bd862e3fe1be46a994272793");
+        assert_eq!(context.span_id().to_string(), "53995c3f42cd8ad8");
+        assert!(context.is_remote() && context.is_sampled());
+        assert_eq!(decision(context.trace_state()), Some(true));
+
+        // Sampled=0: X-Ray said no; OpenTelemetry still records (Honeycomb keeps it).
+        let context = extract(&[(HEADER, &format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=0;Lineage=a:1"))]);
+        assert_eq!(decision(context.trace_state()), Some(false));
+        assert!(context.is_sampled());
+
+        // Sampled=? or no Sampled: no decision yet, the sampler makes it here.
+        for header in
+            [format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=?"), format!("Parent=53995c3f42cd8ad8; Root={ROOT}")]
+        {
+            let context = extract(&[(HEADER, &header)]);
+            assert!(context.is_valid(), "{header}");
+            assert_eq!(decision(context.trace_state()), None);
+        }
+    }
+
+    #[test]
+    fn malformed_headers_start_a_new_trace() {
+        for header in [
+            "Root=1-5759e988-bd862e3fe1be46a99427279;Parent=53995c3f42cd8ad8",
+            "Root=2-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8",
+            &format!("Root={ROOT}"),
+            &format!("Root={ROOT};Parent=0000000000000000"),
+            &format!("Root={ROOT};Parent=zz995c3f42cd8ad8"),
+            "garbage",
+        ] {
+            assert!(!extract(&[(HEADER, header)]).is_valid(), "{header}");
+        }
+    }
+
+    #[test]
+    fn w3c_wins_and_lends_x_ray_its_decision_only_for_the_same_trace() {
+        let traceparent = "00-5759e988bd862e3fe1be46a994272793-1111111111111111-01";
+        let same = format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=1");
+        let context = extract(&[("traceparent", traceparent), (HEADER, &same)]);
+        assert_eq!(context.span_id().to_string(), "1111111111111111", "W3C's parent");
+        assert_eq!(decision(context.trace_state()), Some(true), "X-Ray's decision");
+
+        let context = extract(&[("traceparent", traceparent), ("tracestate", "xray=0"), (HEADER, &same)]);
+        assert_eq!(decision(context.trace_state()), Some(false), "tracestate already decided");
+
+        let other = "Root=1-00000001-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        let context = extract(&[("traceparent", traceparent), (HEADER, other)]);
+        assert_eq!(decision(context.trace_state()), None, "another trace's decision is not taken");
+    }
+
+    #[test]
+    fn injects_root_parent_and_x_rays_decision() {
+        let trace_id = TraceId::from_hex("5759e988bd862e3fe1be46a994272793").unwrap();
+        let span_id = SpanId::from_hex("53995c3f42cd8ad8").unwrap();
+        for (trace_state, flags, sampled) in [
+            ("xray=0", TraceFlags::SAMPLED, "0"),
+            ("xray=1", TraceFlags::default(), "1"),
+            ("", TraceFlags::SAMPLED, "1"),
+        ] {
+            let trace_state: TraceState = trace_state.parse().unwrap();
+            let context = SpanContext::new(trace_id, span_id, flags, false, trace_state);
+            let mut headers = HashMap::new();
+            XrayPropagator.inject_context(&Context::new().with_remote_span_context(context), &mut headers);
+            assert_eq!(headers[HEADER], format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled={sampled}"));
+        }
+        let mut headers = HashMap::new();
+        XrayPropagator.inject_context(&Context::new(), &mut headers);
+        assert!(headers.is_empty());
+    }
+}
