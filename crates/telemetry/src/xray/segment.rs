@@ -169,7 +169,8 @@ impl Documents {
             }
             document.insert("sql".into(), sql.into());
         }
-        if matches!(span.span_kind, SpanKind::Client | SpanKind::Producer) && (is_http || is_db) {
+        // `namespace` is for subsegments only.
+        if !segment && matches!(span.span_kind, SpanKind::Client | SpanKind::Producer) && (is_http || is_db) {
             document.insert("namespace".into(), "remote".into());
         }
 

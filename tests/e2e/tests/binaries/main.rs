@@ -6,6 +6,7 @@ mod moto;
 mod otlp;
 mod process;
 mod telemetry;
+mod xray;
 mod xray_scripts;
 
 use std::{
@@ -51,6 +52,8 @@ fn a_bad_variable_stops_the_service_with_one_line_naming_it_before_touching_anyt
         ("UPSTREAM_TIMEOUT_MS", "soon"),
         ("RUST_LOG", "info,[[["),
         ("CLOUDWATCH_RETENTION_DAYS", "2"),
+        ("AWS_XRAY_DAEMON_ADDRESS", "xray-daemon"),
+        ("AWS_XRAY_SAMPLING_RULES", "/nonexistent/xray.json"),
     ] {
         let env = [(variable, value), ("CRUDDUR_DATA_DIR", dir.to_str().unwrap()), ("CLOUDWATCH_LOG_GROUP", "g")];
         let (status, _, stderr) = run("activities", &[], &env);

@@ -43,6 +43,26 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// One call of the X-Ray REST API (`TraceSegments`, `Traces`, …) with its
+    /// JSON answer. moto checks no signature; the region comes from the
+    /// credential scope.
+    pub async fn xray(&self, operation: &str, body: serde_json::Value) -> serde_json::Value {
+        let response = reqwest::Client::new()
+            .post(format!("{}/{operation}", self.endpoint))
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=test/20261123/us-east-1/xray/aws4_request, SignedHeaders=host, Signature=0",
+            )
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{operation}: {}", response.status());
+        response.json().await.unwrap()
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         self.child.kill().ok();

@@ -232,8 +232,17 @@ async fn an_unreachable_exporter_costs_spans_not_requests_and_is_reported_once()
 #[tokio::test]
 async fn a_silent_exporter_does_not_slow_requests() {
     // Accepts connections and never answers: each export waits out its timeout.
+    // The X-Ray daemon is gone too: nothing listens on its UDP port.
     let (endpoint, silent) = e2e::silent_peer_url();
-    let stack = start_stack(&endpoint, &[("OTEL_EXPORTER_OTLP_TIMEOUT", "5000"), ("OTEL_BSP_SCHEDULE_DELAY", "10")]);
+    let gone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let stack = start_stack(
+        &endpoint,
+        &[
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "5000"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "10"),
+            ("AWS_XRAY_DAEMON_ADDRESS", &gone),
+        ],
+    );
     let client = reqwest::Client::new();
     let started = Instant::now();
     for _ in 0..30 {
