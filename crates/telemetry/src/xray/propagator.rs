@@ -97,7 +97,7 @@ impl TextMapPropagator for XrayPropagator {
                 Some(sampled)
                     if existing.trace_id() == header.trace_id && decision(existing.trace_state()).is_none() =>
                 {
-                    let trace_state = with_decision(existing.trace_state(), sampled);
+                    let trace_state = with_decision(existing.trace_state().clone(), sampled);
                     cx.with_remote_span_context(SpanContext::new(
                         existing.trace_id(),
                         existing.span_id(),
@@ -110,7 +110,7 @@ impl TextMapPropagator for XrayPropagator {
             };
         }
         let trace_state = match header.sampled {
-            Some(sampled) => with_decision(&TraceState::default(), sampled),
+            Some(sampled) => with_decision(TraceState::default(), sampled),
             None => TraceState::default(),
         };
         cx.with_remote_span_context(SpanContext::new(

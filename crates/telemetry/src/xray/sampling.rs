@@ -32,12 +32,16 @@ pub fn decision(trace_state: &TraceState) -> Option<bool> {
     }
 }
 
-/// `trace_state` with X-Ray's decision set.
-pub fn with_decision(trace_state: &TraceState, sampled: bool) -> TraceState {
-    if decision(trace_state) == Some(sampled) {
-        return trace_state.clone();
+/// `trace_state` with X-Ray's decision set (untouched, not copied, when it
+/// already says so: the common case of a child span).
+pub fn with_decision(trace_state: TraceState, sampled: bool) -> TraceState {
+    if decision(&trace_state) == Some(sampled) {
+        return trace_state;
     }
-    trace_state.insert(TRACESTATE_KEY, if sampled { "1" } else { "0" }).unwrap_or_else(|_| trace_state.clone())
+    match trace_state.insert(TRACESTATE_KEY, if sampled { "1" } else { "0" }) {
+        Ok(updated) => updated,
+        Err(_) => trace_state,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -364,7 +368,7 @@ impl ShouldSample for XraySampler {
             if parent.is_valid() { decision(parent.trace_state()) } else { None }
         });
         let sampled = inherited.unwrap_or_else(|| self.decide_at_root(trace_id, attributes));
-        result.trace_state = with_decision(&result.trace_state, sampled);
+        result.trace_state = with_decision(std::mem::take(&mut result.trace_state), sampled);
         if sampled && result.decision == SamplingDecision::Drop {
             result.decision = SamplingDecision::RecordOnly;
         }
