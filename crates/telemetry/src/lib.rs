@@ -76,6 +76,7 @@ pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
     // tracing-appender) rather than making a request wait.
     let (stdout, stdout_guard) = tracing_appender::non_blocking(std::io::stdout());
     let logs = tracing_subscriber::fmt::layer()
+        .fmt_fields(logs::NoSpanFields)
         .event_format(logs::JsonLines::new(&config.service_name))
         .with_writer(stdout)
         .with_filter(filter);
