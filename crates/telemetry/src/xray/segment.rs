@@ -3,18 +3,23 @@
 //! a server span (or one whose parent is in another process) is a segment;
 //! every other span is a subsegment, nested in its parent when both are in
 //! the batch, else sent on its own (`type: subsegment` with `parent_id`).
+//!
+//! Documents borrow from the spans and serialise straight into the datagram
+//! (no intermediate JSON tree): this runs for every sampled span.
 
 use std::{
+    borrow::Cow,
     collections::HashMap,
+    fmt::Display,
     time::{SystemTime, UNIX_EPOCH},
 };
 
 use opentelemetry::{
-    Array, Value as OtelValue,
+    Array, KeyValue, Value as OtelValue,
     trace::{SpanId, SpanKind, Status},
 };
 use opentelemetry_sdk::trace::SpanData;
-use serde_json::{Map, Value, json};
+use serde::{Serialize, Serializer, ser::SerializeMap};
 
 use super::{SegmentNaming, propagator::xray_trace_id};
 
@@ -62,6 +67,189 @@ pub struct Datagrams {
     pub too_large: u64,
 }
 
+/// One segment or subsegment (the fields of the segment document reference
+/// that spans can fill).
+#[derive(Serialize)]
+struct Document<'a> {
+    name: String,
+    #[serde(serialize_with = "display")]
+    id: SpanId,
+    start_time: f64,
+    end_time: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "display_some")]
+    parent_id: Option<SpanId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http: Option<Http<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sql: Option<Sql<'a>>,
+    #[serde(skip_serializing_if = "is_false")]
+    error: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    throttle: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    fault: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cause: Option<Cause<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Annotations::is_empty")]
+    annotations: Annotations<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Metadata<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aws: Option<Aws>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    subsegments: Vec<Document<'a>>,
+}
+
+#[derive(Serialize)]
+struct Http<'a> {
+    request: HttpRequest<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response: Option<HttpResponse>,
+}
+
+#[derive(Serialize)]
+struct HttpRequest<'a> {
+    method: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_ip: Option<Cow<'a, str>>,
+}
+
+#[derive(Serialize)]
+struct HttpResponse {
+    status: i64,
+}
+
+#[derive(Serialize)]
+struct Sql<'a> {
+    database_type: Cow<'a, str>,
+    preparation: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sanitized_query: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<Cow<'a, str>>,
+}
+
+#[derive(Serialize)]
+struct Cause<'a> {
+    exceptions: Vec<Exception<'a>>,
+}
+
+#[derive(Serialize)]
+struct Exception<'a> {
+    #[serde(serialize_with = "display")]
+    id: SpanId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<Cow<'a, str>>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<Cow<'a, str>>,
+}
+
+#[derive(Serialize)]
+struct Aws {
+    xray: Sdk,
+}
+
+#[derive(Serialize)]
+struct Sdk {
+    sdk: &'static str,
+}
+
+/// `user.id` → `"user_id"`: letters, digits and underscores only, or X-Ray's
+/// filter expressions cannot name them; values a string, number or boolean.
+#[derive(Default)]
+struct Annotations<'a>(Vec<&'a KeyValue>);
+
+impl Annotations<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Annotations<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for kv in &self.0 {
+            let key: String =
+                kv.key.as_str().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+            match &kv.value {
+                OtelValue::Bool(_) | OtelValue::I64(_) | OtelValue::F64(_) => {
+                    map.serialize_entry(&key, &Attribute(&kv.value))?
+                }
+                other => map.serialize_entry(&key, &other.as_str())?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// The other attributes, under `metadata.default` as the ADOT exporter puts them.
+struct Metadata<'a>(Vec<&'a KeyValue>);
+
+impl Serialize for Metadata<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Default<'b>(&'b [&'b KeyValue]);
+        impl Serialize for Default<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(self.0.len()))?;
+                for kv in self.0 {
+                    map.serialize_entry(kv.key.as_str(), &Attribute(&kv.value))?;
+                }
+                map.end()
+            }
+        }
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("default", &Default(&self.0))?;
+        map.end()
+    }
+}
+
+/// An OpenTelemetry value as the JSON value it is.
+struct Attribute<'a>(&'a OtelValue);
+
+impl Serialize for Attribute<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            OtelValue::Bool(b) => serializer.serialize_bool(*b),
+            OtelValue::I64(i) => serializer.serialize_i64(*i),
+            OtelValue::F64(f) if f.is_finite() => serializer.serialize_f64(*f),
+            OtelValue::String(s) => serializer.serialize_str(s.as_str()),
+            OtelValue::Array(Array::Bool(values)) => values.serialize(serializer),
+            OtelValue::Array(Array::I64(values)) => values.serialize(serializer),
+            OtelValue::Array(Array::String(values)) => {
+                serializer.collect_seq(values.iter().map(|value| value.as_str()))
+            }
+            other => serializer.serialize_str(&other.as_str()),
+        }
+    }
+}
+
+fn display<S: Serializer>(value: &impl Display, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+fn display_some<S: Serializer>(value: &Option<SpanId>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serializer.collect_str(value),
+        None => serializer.serialize_none(),
+    }
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
 impl Documents {
     pub fn new(naming: SegmentNaming) -> Self {
         Self { naming }
@@ -80,145 +268,122 @@ impl Documents {
             }
         }
         let mut out = Datagrams::default();
+        let mut buffer = Vec::with_capacity(4096);
         for i in top_level {
             let span = &batch[i];
-            let mut document = self.document(batch, i, &children);
             let trace_id = xray_trace_id(span.span_context.trace_id());
+            let mut document = self.document(batch, i, &children);
+            document.trace_id = Some(&trace_id);
             if !is_segment(span) {
-                document.insert("type".into(), "subsegment".into());
+                document.kind = Some("subsegment");
             }
             if span.parent_span_id != SpanId::INVALID {
-                document.insert("parent_id".into(), span.parent_span_id.to_string().into());
+                document.parent_id = Some(span.parent_span_id);
             }
-            document.insert("trace_id".into(), trace_id.clone().into());
-            fit(document, &trace_id, &mut out);
+            fit(document, &trace_id, &mut buffer, &mut out);
         }
         out
     }
 
     /// One span's document, with its children in the batch nested inside.
-    fn document(&self, batch: &[SpanData], i: usize, children: &HashMap<usize, Vec<usize>>) -> Map<String, Value> {
-        let span = &batch[i];
-        let mut document = self.translate(span);
+    fn document<'a>(&self, batch: &'a [SpanData], i: usize, children: &HashMap<usize, Vec<usize>>) -> Document<'a> {
+        let mut document = self.translate(&batch[i]);
         if let Some(nested) = children.get(&i) {
-            let nested: Vec<Value> = nested.iter().map(|&c| Value::Object(self.document(batch, c, children))).collect();
-            document.insert("subsegments".into(), nested.into());
+            document.subsegments = nested.iter().map(|&c| self.document(batch, c, children)).collect();
         }
         document
     }
 
-    fn translate(&self, span: &SpanData) -> Map<String, Value> {
+    fn translate<'a>(&self, span: &'a SpanData) -> Document<'a> {
         let attribute = |key: &str| span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| &kv.value);
-        let text = |key: &str| attribute(key).map(|v| v.as_str().into_owned());
+        let text = |key: &str| attribute(key).map(OtelValue::as_str);
         let segment = is_segment(span);
         let status = attribute("http.response.status_code").and_then(|v| match v {
             OtelValue::I64(code) => Some(*code),
             other => other.as_str().parse().ok(),
         });
         let is_db = attribute("db.system.name").is_some();
-        let is_http = attribute("http.request.method").is_some();
+        let method = text("http.request.method");
 
         let name = if segment {
-            self.naming.name(text("server.address").as_deref()).to_owned()
+            let host = text("server.address");
+            self.naming.name(host.as_deref()).to_owned()
         } else if is_db {
-            text("db.namespace").or_else(|| text("db.system.name")).unwrap_or_default()
-        } else if is_http && span.span_kind == SpanKind::Client {
-            text("server.address").unwrap_or_else(|| span.name.to_string())
+            text("db.namespace").or_else(|| text("db.system.name")).unwrap_or_default().into_owned()
+        } else if method.is_some() && span.span_kind == SpanKind::Client {
+            text("server.address").map(Cow::into_owned).unwrap_or_else(|| span.name.to_string())
         } else {
             span.name.to_string()
         };
-        let mut document = Map::new();
-        document.insert("name".into(), sanitized_name(&name).into());
-        document.insert("id".into(), span.span_context.span_id().to_string().into());
-        document.insert("start_time".into(), seconds(span.start_time).into());
-        document.insert("end_time".into(), seconds(span.end_time).into());
 
-        if is_http {
-            let mut request = Map::new();
-            request.insert("method".into(), text("http.request.method").into());
+        let http = method.map(|method| {
             let url = text("url.full").or_else(|| {
                 let (scheme, host, path) = (text("url.scheme")?, text("server.address")?, text("url.path")?);
                 let port = text("server.port").map(|p| format!(":{p}")).unwrap_or_default();
-                Some(format!("{scheme}://{host}{port}{path}"))
+                Some(format!("{scheme}://{host}{port}{path}").into())
             });
-            if let Some(url) = url {
-                request.insert("url".into(), url.into());
+            Http {
+                request: HttpRequest {
+                    method,
+                    url,
+                    user_agent: text("user_agent.original").filter(|a| !a.is_empty()),
+                    client_ip: text("client.address").filter(|c| !c.is_empty()),
+                },
+                response: status.map(|status| HttpResponse { status }),
             }
-            if let Some(agent) = text("user_agent.original").filter(|a| !a.is_empty()) {
-                request.insert("user_agent".into(), agent.into());
-            }
-            if let Some(client) = text("client.address").filter(|c| !c.is_empty()) {
-                request.insert("client_ip".into(), client.into());
-            }
-            let mut http = json!({ "request": request });
-            if let Some(status) = status {
-                http["response"] = json!({ "status": status });
-            }
-            document.insert("http".into(), http);
-        }
-        if is_db {
-            let mut sql = Map::new();
-            sql.insert("database_type".into(), text("db.system.name").into());
+        });
+        let sql = is_db.then(|| Sql {
+            database_type: text("db.system.name").unwrap_or_default(),
             // Parameterised statements: values are bound, never in the text.
-            sql.insert("preparation".into(), "statement".into());
-            if let Some(query) = text("db.query.text") {
-                sql.insert("sanitized_query".into(), query.into());
-            }
-            if let Some(url) = text("db.namespace").or_else(|| text("server.address")) {
-                sql.insert("url".into(), url.into());
-            }
-            document.insert("sql".into(), sql.into());
-        }
+            preparation: "statement",
+            sanitized_query: text("db.query.text"),
+            url: text("db.namespace").or_else(|| text("server.address")),
+        });
         // `namespace` is for subsegments only.
-        if !segment && matches!(span.span_kind, SpanKind::Client | SpanKind::Producer) && (is_http || is_db) {
-            document.insert("namespace".into(), "remote".into());
-        }
+        let remote =
+            !segment && matches!(span.span_kind, SpanKind::Client | SpanKind::Producer) && (http.is_some() || is_db);
 
         // 4xx: error (429 also throttle), 5xx: fault; without a status, a
         // failed span is a fault.
         let failed = matches!(span.status, Status::Error { .. });
-        match status {
-            Some(429) => {
-                document.insert("error".into(), true.into());
-                document.insert("throttle".into(), true.into());
-            }
-            Some(400..=499) => {
-                document.insert("error".into(), true.into());
-            }
-            Some(500..=599) => {
-                document.insert("fault".into(), true.into());
-            }
-            None if failed => {
-                document.insert("fault".into(), true.into());
-            }
-            _ => {}
-        }
-        if let Some(cause) = cause(span, &text) {
-            document.insert("cause".into(), cause);
-        }
+        let (error, throttle, fault) = match status {
+            Some(429) => (true, true, false),
+            Some(400..=499) => (true, false, false),
+            Some(500..=599) => (false, false, true),
+            None => (false, false, failed),
+            _ => (false, false, false),
+        };
 
-        let (mut annotations, mut metadata) = (Map::new(), Map::new());
+        let (mut annotations, mut metadata) = (Annotations::default(), Vec::new());
         for kv in &span.attributes {
             let key = kv.key.as_str();
             if ANNOTATED.contains(&key) {
-                annotations.insert(annotation_key(key), annotation_value(&kv.value));
+                annotations.0.push(kv);
             } else if !TRANSLATED.contains(&key) {
-                metadata.insert(key.to_owned(), json_value(&kv.value));
+                metadata.push(kv);
             }
         }
-        if segment && let Some(handle) = text("user.handle") {
-            document.insert("user".into(), handle.into());
+        Document {
+            name: sanitized_name(&name),
+            id: span.span_context.span_id(),
+            start_time: seconds(span.start_time),
+            end_time: seconds(span.end_time),
+            trace_id: None,
+            kind: None,
+            parent_id: None,
+            namespace: remote.then_some("remote"),
+            http,
+            sql,
+            error,
+            throttle,
+            fault,
+            cause: cause(span, &text),
+            user: if segment { text("user.handle") } else { None },
+            annotations,
+            metadata: (!metadata.is_empty()).then_some(Metadata(metadata)),
+            aws: segment.then_some(Aws { xray: Sdk { sdk: "opentelemetry for rust" } }),
+            subsegments: Vec::new(),
         }
-        if !annotations.is_empty() {
-            document.insert("annotations".into(), annotations.into());
-        }
-        if !metadata.is_empty() {
-            document.insert("metadata".into(), json!({ "default": metadata }));
-        }
-        if segment {
-            document.insert("aws".into(), json!({ "xray": { "sdk": "opentelemetry for rust" } }));
-        }
-        document
     }
 }
 
@@ -230,60 +395,44 @@ fn is_segment(span: &SpanData) -> bool {
 /// The exception of a failed span: its `exception.*`/`error.*` attributes
 /// and any `exception` events. The span id stands in for the exception id
 /// (one per span, unique in the trace).
-fn cause(span: &SpanData, text: &impl Fn(&str) -> Option<String>) -> Option<Value> {
+fn cause<'a>(span: &'a SpanData, text: &impl Fn(&str) -> Option<Cow<'a, str>>) -> Option<Cause<'a>> {
     let mut exceptions = Vec::new();
+    let id = span.span_context.span_id();
     if let Some(message) = text("exception.message").or_else(|| text("error.message")) {
-        let mut exception = json!({ "id": span.span_context.span_id().to_string(), "message": message });
-        if let Some(kind) = text("exception.type").or_else(|| text("error.type")) {
-            exception["type"] = kind.into();
-        }
-        exceptions.push(exception);
+        let kind = text("exception.type").or_else(|| text("error.type"));
+        exceptions.push(Exception { id, message: Some(message), kind });
     }
     for event in span.events.iter().filter(|event| event.name == "exception") {
         let field = |key: &str| event.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.as_str());
-        let mut exception = json!({ "id": span.span_context.span_id().to_string() });
-        if let Some(message) = field("exception.message") {
-            exception["message"] = message.as_ref().into();
-        }
-        if let Some(kind) = field("exception.type") {
-            exception["type"] = kind.as_ref().into();
-        }
-        exceptions.push(exception);
+        exceptions.push(Exception { id, message: field("exception.message"), kind: field("exception.type") });
     }
-    (!exceptions.is_empty()).then(|| json!({ "exceptions": exceptions }))
+    (!exceptions.is_empty()).then_some(Cause { exceptions })
 }
 
 /// Sends `document` whole if it fits in a datagram; otherwise its
 /// subsegments go on their own (each split again if needed), then its
 /// metadata is dropped; a document still too large is counted and dropped.
-fn fit(mut document: Map<String, Value>, trace_id: &str, out: &mut Datagrams) {
-    let datagram = to_datagram(&document);
-    if datagram.len() <= MAX_DATAGRAM {
-        out.payloads.push(datagram);
+fn fit<'a>(mut document: Document<'a>, trace_id: &'a str, buffer: &mut Vec<u8>, out: &mut Datagrams) {
+    buffer.clear();
+    buffer.extend_from_slice(HEADER);
+    serde_json::to_writer(&mut *buffer, &document).expect("a document always serialises");
+    if buffer.len() <= MAX_DATAGRAM {
+        out.payloads.push(buffer.clone());
         return;
     }
-    if let Some(Value::Array(children)) = document.remove("subsegments") {
-        let parent = document.get("id").cloned().unwrap_or_default();
-        for child in children {
-            if let Value::Object(mut child) = child {
-                child.insert("type".into(), "subsegment".into());
-                child.insert("parent_id".into(), parent.clone());
-                child.insert("trace_id".into(), trace_id.into());
-                fit(child, trace_id, out);
-            }
+    if !document.subsegments.is_empty() {
+        for mut child in std::mem::take(&mut document.subsegments) {
+            child.kind = Some("subsegment");
+            child.parent_id = Some(document.id);
+            child.trace_id = Some(trace_id);
+            fit(child, trace_id, buffer, out);
         }
-        return fit(document, trace_id, out);
+        return fit(document, trace_id, buffer, out);
     }
-    if document.remove("metadata").is_some() {
-        return fit(document, trace_id, out);
+    if document.metadata.take().is_some() {
+        return fit(document, trace_id, buffer, out);
     }
     out.too_large += 1;
-}
-
-fn to_datagram(document: &Map<String, Value>) -> Vec<u8> {
-    let mut datagram = HEADER.to_vec();
-    serde_json::to_writer(&mut datagram, document).expect("a JSON map always serialises");
-    datagram
 }
 
 /// Epoch seconds with microseconds, as the X-Ray SDKs write them.
@@ -299,37 +448,6 @@ fn sanitized_name(name: &str) -> String {
     if name.is_empty() { "unknown".to_owned() } else { name }
 }
 
-/// Annotation keys: letters, digits and underscores only, or X-Ray's filter
-/// expressions cannot name them.
-fn annotation_key(key: &str) -> String {
-    key.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
-}
-
-/// Annotation values: a string, number or boolean.
-fn annotation_value(value: &OtelValue) -> Value {
-    match value {
-        OtelValue::Bool(_) | OtelValue::I64(_) | OtelValue::F64(_) => json_value(value),
-        other => other.as_str().into_owned().into(),
-    }
-}
-
-fn json_value(value: &OtelValue) -> Value {
-    match value {
-        OtelValue::Bool(b) => (*b).into(),
-        OtelValue::I64(i) => (*i).into(),
-        OtelValue::F64(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
-        OtelValue::String(s) => s.as_str().into(),
-        OtelValue::Array(array) => match array {
-            Array::Bool(values) => values.clone().into(),
-            Array::I64(values) => values.clone().into(),
-            Array::F64(values) => values.iter().map(|f| json!(f)).collect::<Vec<_>>().into(),
-            Array::String(values) => values.iter().map(|s| s.as_str()).collect::<Vec<_>>().into(),
-            _ => value.as_str().into_owned().into(),
-        },
-        _ => value.as_str().into_owned().into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -339,6 +457,8 @@ mod tests {
         trace::{SpanContext, TraceFlags, TraceId, TraceState},
     };
     use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
+
+    use serde_json::{Value, json};
 
     use super::*;
 
