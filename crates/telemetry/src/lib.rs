@@ -29,7 +29,7 @@ pub use config::{OtlpTarget, PropagatorKind, TelemetryConfig};
 pub use db::record_result;
 pub use http_client::{HttpClient, http_client};
 pub use http_server::{RequestTracing, ServerSpanBuilder, after_request};
-pub use xray::{SamplingRules, XrayConfig, wildcard_match};
+use xray::XrayConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {

@@ -138,10 +138,6 @@ impl SamplingRules {
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
-
-    pub fn default_rule(&self) -> &Rule {
-        &self.default
-    }
 }
 
 /// The `SamplingRule` object of the X-Ray API.
@@ -437,8 +433,8 @@ mod tests {
     #[test]
     fn the_cli_form_is_checked() {
         let rules = xray_json();
-        assert_eq!(rules.default_rule().reservoir_size, 1);
-        assert_eq!(rules.default_rule().fixed_rate, 0.05);
+        assert_eq!(rules.default.reservoir_size, 1);
+        assert_eq!(rules.default.fixed_rate, 0.05);
         let rule = &rules.rules()[0];
         assert_eq!((rule.priority, rule.url_path.as_str()), (9000, "*"));
         for (bad, complaint) in [
