@@ -1,5 +1,11 @@
 //! `X-Amzn-Trace-Id: Root=1-<8 hex epoch>-<24 hex>;Parent=<16 hex>;Sampled=<0|1>`.
 //!
+//! A load balancer (ALB, API Gateway) sends the `Root` alone: as the X-Ray
+//! SDKs do, that trace id is continued and this service's span becomes the
+//! trace's root (a remote context with the trace id and no span id, which
+//! the SDK continues without a parent), so the balancer's logs and the trace
+//! share one id.
+//!
 //! Written here rather than taken from `opentelemetry-aws` because its
 //! `Sampled` is the OpenTelemetry flag, and here it is X-Ray's own decision
 //! (the `xray` trace state entry; see the module above). An inbound header
@@ -20,8 +26,9 @@ const HEADER: &str = "x-amzn-trace-id";
 #[derive(Debug, Default, Clone, Copy)]
 pub struct XrayPropagator;
 
-/// What a header carries: the trace, the caller's segment, and X-Ray's
-/// decision (`None` for `?` or absent: decide here).
+/// What a header carries: the trace, the caller's segment ([`SpanId::INVALID`]
+/// when a load balancer sent the `Root` alone), and X-Ray's decision (`None`
+/// for `?` or absent: decide here).
 #[derive(Debug, PartialEq)]
 struct Header {
     trace_id: TraceId,
@@ -30,12 +37,18 @@ struct Header {
 }
 
 fn parse(value: &str) -> Option<Header> {
-    let (mut trace_id, mut parent, mut sampled) = (None, None, None);
+    // `parent`: absent is `Some(INVALID)` (Root only), malformed is `None`.
+    let (mut trace_id, mut parent, mut sampled) = (None, Some(SpanId::INVALID), None);
     for part in value.split(';') {
         let Some((key, value)) = part.trim().split_once('=') else { continue };
         match key.trim() {
             "Root" => trace_id = parse_root(value.trim()),
-            "Parent" if value.len() == 16 => parent = SpanId::from_hex(value).ok().filter(|&id| id != SpanId::INVALID),
+            "Parent" => {
+                parent = Some(value.trim())
+                    .filter(|value| value.len() == 16)
+                    .and_then(|value| SpanId::from_hex(value).ok())
+                    .filter(|&id| id != SpanId::INVALID)
+            }
             "Sampled" => {
                 sampled = match value.trim() {
                     "1" => Some(true),
@@ -43,7 +56,7 @@ fn parse(value: &str) -> Option<Header> {
                     _ => None,
                 }
             }
-            _ => {} // Self=, Lineage= and application data.
+            _ => {} // Self= (a load balancer's own), Lineage= and application data.
         }
     }
     Some(Header { trace_id: trace_id?, parent: parent?, sampled })
@@ -172,16 +185,39 @@ mod tests {
     }
 
     #[test]
+    fn a_root_alone_continues_the_trace_with_no_parent() {
+        for (header, sampled) in [
+            (format!("Root={ROOT}"), None),
+            (format!("Self=1-67891233-abcdef012345678912345678;Root={ROOT};Sampled=1"), Some(true)),
+            (format!("Root={ROOT};Sampled=0"), Some(false)),
+            (format!("Root={ROOT};Sampled=?"), None),
+        ] {
+            let context = extract(&[(HEADER, &header)]);
+            assert_eq!(context.trace_id().to_string(), "5759e988bd862e3fe1be46a994272793", "{header}");
+            assert_eq!(context.span_id(), SpanId::INVALID, "{header}: no parent");
+            assert!(context.is_remote() && context.is_sampled(), "{header}");
+            assert_eq!(decision(context.trace_state()), sampled, "{header}");
+        }
+        // W3C still wins.
+        let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let context = extract(&[("traceparent", traceparent), (HEADER, &format!("Root={ROOT};Sampled=1"))]);
+        assert_eq!(context.trace_id().to_string(), "0af7651916cd43dd8448eb211c80319c");
+    }
+
+    #[test]
     fn malformed_headers_start_a_new_trace() {
         for header in [
             "Root=1-5759e988-bd862e3fe1be46a99427279;Parent=53995c3f42cd8ad8",
             "Root=2-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8",
-            &format!("Root={ROOT}"),
+            "Root=1-5759e988-bd862e3fe1be46a99427279",
+            "Parent=53995c3f42cd8ad8;Sampled=1",
             &format!("Root={ROOT};Parent=0000000000000000"),
             &format!("Root={ROOT};Parent=zz995c3f42cd8ad8"),
+            &format!("Root={ROOT};Parent=53995c3f42cd8ad"),
             "garbage",
         ] {
-            assert!(!extract(&[(HEADER, header)]).is_valid(), "{header}");
+            // Not even a trace id: nothing is continued.
+            assert_eq!(extract(&[(HEADER, header)]).trace_id(), TraceId::INVALID, "{header}");
         }
     }
 

@@ -358,11 +358,9 @@ impl ShouldSample for XraySampler {
         links: &[Link],
     ) -> SamplingResult {
         let mut result = self.inner.should_sample(parent_context, trace_id, name, span_kind, attributes, links);
-        let inherited = parent_context.and_then(|cx| {
-            let span = cx.span();
-            let parent = span.span_context();
-            if parent.is_valid() { decision(parent.trace_state()) } else { None }
-        });
+        // A remote parent may carry no span id (a load balancer's Root-only
+        // header): its trace state still holds the decision made upstream.
+        let inherited = parent_context.and_then(|cx| decision(cx.span().span_context().trace_state()));
         let sampled = inherited.unwrap_or_else(|| self.decide_at_root(trace_id, attributes));
         result.trace_state = with_decision(std::mem::take(&mut result.trace_state), sampled);
         if sampled && result.decision == SamplingDecision::Drop {

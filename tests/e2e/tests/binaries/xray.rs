@@ -357,3 +357,49 @@ async fn an_inbound_decision_to_sample_is_honoured_by_every_service() {
     }
     assert!(Trace::of(documents, &plain).documents.is_empty(), "the rules (never) decided this one");
 }
+
+/// An ALB or API Gateway sends `Root` alone: the trace goes on under that id
+/// with the edge as its root, in OTLP and in X-Ray, and `Sampled` is obeyed.
+#[tokio::test]
+async fn a_load_balancers_root_only_header_continues_the_trace_with_the_edge_as_root() {
+    let (receiver, daemon, rules) = (Receiver::start(), Daemon::start(), rules_file(NEVER));
+    let stack = start_with_xray(&receiver, &daemon, Some(&rules), &[]);
+    let client = reqwest::Client::new();
+    let home = stack.activities.url("/api/activities/home");
+    let (sampled, unsampled, undecided) =
+        ("5759e988bd862e3fe1be46a994272793", "5759e988bd862e3fe1be46a994272794", "5759e988bd862e3fe1be46a994272795");
+    for (trace, header) in [
+        (sampled, format!("Self=1-67891233-abcdef012345678912345678;Root={}", xray_id(sampled)) + ";Sampled=1"),
+        (unsampled, format!("Root={};Sampled=0", xray_id(unsampled))),
+        (undecided, format!("Root={}", xray_id(undecided))),
+    ] {
+        let response = client.get(&home).header("x-amzn-trace-id", &header).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{header}");
+        assert_eq!(trace_id_of(&response), trace, "{header}: the load balancer's trace id goes on");
+    }
+
+    // OTLP keeps all three, each with the edge's server span as its root.
+    for trace in [sampled, unsampled, undecided] {
+        let spans = receiver
+            .wait_for_trace(trace, |spans| {
+                !servers(spans, "users").is_empty() && !servers(spans, "activities").is_empty()
+            })
+            .await;
+        let edge = servers(&spans, "activities");
+        assert_eq!(edge.len(), 1);
+        assert_eq!(edge[0].parent_span_id(), "", "{trace}: the edge is the root span");
+    }
+    stop(stack);
+
+    // X-Ray: the sampled one as a root segment (no parent_id) with users below;
+    // Sampled=0 and the rules (never) for the undecided one leave nothing.
+    let documents = daemon.documents();
+    let trace = Trace::of(documents.clone(), &xray_id(sampled));
+    let edge = trace.segments("activities");
+    assert_eq!(edge.len(), 1, "{:#?}", trace.documents);
+    assert!(edge[0].get("parent_id").is_none(), "a root segment: {:#?}", edge[0]);
+    assert_eq!(trace.segments("users").len(), 1);
+    for trace in [unsampled, undecided] {
+        assert!(Trace::of(documents.clone(), &xray_id(trace)).documents.is_empty(), "{trace}");
+    }
+}
