@@ -74,3 +74,60 @@ pub struct Notification {
     pub created_at: DateTime<Utc>,
     pub read_at: Option<DateTime<Utc>>,
 }
+
+/// Direct messages: the most characters a message may have (API.md).
+pub const MAX_MESSAGE_CHARS: usize = 1024;
+
+/// `POST /api/messages` on the notifications service: the sender and receiver
+/// are already resolved by the edge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewMessage {
+    pub sender_user_uuid: Uuid,
+    pub receiver_user_uuid: Uuid,
+    pub message: String,
+}
+
+/// One direct message with its author hydrated from the users service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub uuid: Uuid,
+    /// The conversation it belongs to (see [`message_group_uuid`]).
+    pub message_group_uuid: Uuid,
+    pub author: UserShort,
+    pub message: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A conversation as the inbox lists it: the other person and the last message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageGroup {
+    pub uuid: Uuid,
+    pub other_user: UserShort,
+    pub message: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The conversation between two users: a name-based (v5) UUID of the pair,
+/// the same whichever of the two asks, so no table of groups has to be kept
+/// in step with the messages.
+pub fn message_group_uuid(one: Uuid, other: Uuid) -> Uuid {
+    const NAMESPACE: Uuid = uuid::uuid!("0b7f3c2e-9a4d-4e61-8f0a-6c2d1e5b7a90");
+    let (low, high) = if one <= other { (one, other) } else { (other, one) };
+    let mut name = [0u8; 32];
+    name[..16].copy_from_slice(low.as_bytes());
+    name[16..].copy_from_slice(high.as_bytes());
+    Uuid::new_v5(&NAMESPACE, &name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pair_has_one_message_group_whoever_asks() {
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(message_group_uuid(a, b), message_group_uuid(b, a));
+        assert_ne!(message_group_uuid(a, b), message_group_uuid(a, c));
+        assert_eq!(message_group_uuid(a, b).get_version_num(), 5);
+    }
+}

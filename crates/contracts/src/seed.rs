@@ -103,3 +103,38 @@ pub const ACTIVITIES: &[SeedActivity] = &[
 
 /// The week-2 mock notification: Coco's post, shown to andrewbrown.
 pub const UNICORN_NOTIFICATION: Uuid = uuid!("0c4f4a7e-5d1b-4a0e-8f4e-7a1d2c3b4a50");
+
+/// A seed direct message; its age is relative to the moment of seeding.
+pub struct SeedMessage {
+    pub uuid: Uuid,
+    pub sender: Uuid,
+    pub receiver: Uuid,
+    pub message: &'static str,
+    pub age_minutes: i64,
+}
+
+/// The week-2 mocks: a conversation between andrewbrown and bayko, and a
+/// message group with worf.
+pub const MESSAGES: &[SeedMessage] = &[
+    SeedMessage {
+        uuid: uuid!("4e81c06a-db0f-4281-b4cc-98208537772a"),
+        sender: ANDREWBROWN,
+        receiver: BAYKO,
+        message: "Cloud is fun!",
+        age_minutes: 90,
+    },
+    SeedMessage {
+        uuid: uuid!("66e12864-8c26-4c3a-9658-95a10f8fea68"),
+        sender: BAYKO,
+        receiver: ANDREWBROWN,
+        message: "This platform is great!",
+        age_minutes: 60,
+    },
+    SeedMessage {
+        uuid: uuid!("417c360e-c4e6-4fce-873b-d2d71469b4ac"),
+        sender: WORF,
+        receiver: ANDREWBROWN,
+        message: "Your cloud has honor.",
+        age_minutes: 24 * 60,
+    },
+];

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use contracts::{NewNotification, Notification, UserProfile, UserShort};
+use contracts::{Message, MessageGroup, NewMessage, NewNotification, Notification, UserShort};
 use serde::Deserialize;
 use url::Url;
 use uuid::Uuid;
@@ -31,11 +31,6 @@ impl UsersClient {
 
     pub async fn short(&self, handle: &str) -> Result<Option<UserShort>, UpstreamError> {
         let url = self.0.url(&["api", "users", &format!("@{handle}"), "short"]);
-        self.0.get_optional(url).await
-    }
-
-    pub async fn profile(&self, handle: &str) -> Result<Option<UserProfile>, UpstreamError> {
-        let url = self.0.url(&["api", "users", &format!("@{handle}")]);
         self.0.get_optional(url).await
     }
 
@@ -98,5 +93,26 @@ impl NotificationsClient {
     pub async fn create(&self, notification: &NewNotification) -> Result<(), UpstreamError> {
         let url = self.0.url(&["api", "notifications"]);
         self.0.post::<_, Created>(url, notification).await.map(drop)
+    }
+
+    /// The conversations `user` is part of, newest first.
+    pub async fn message_groups(&self, user: Uuid) -> Result<Vec<MessageGroup>, UpstreamError> {
+        let mut url = self.0.url(&["api", "messages", "groups"]);
+        url.query_pairs_mut().append_pair("user_uuid", &user.to_string());
+        self.0.get(url).await
+    }
+
+    /// The latest messages between `user` and `other`, oldest first.
+    pub async fn messages(&self, user: Uuid, other: Uuid) -> Result<Vec<Message>, UpstreamError> {
+        let mut url = self.0.url(&["api", "messages"]);
+        url.query_pairs_mut()
+            .append_pair("user_uuid", &user.to_string())
+            .append_pair("other_user_uuid", &other.to_string());
+        self.0.get(url).await
+    }
+
+    /// Stores a message whose sender and receiver the caller has resolved.
+    pub async fn create_message(&self, message: &NewMessage) -> Result<Message, UpstreamError> {
+        self.0.post(self.0.url(&["api", "messages"]), message).await
     }
 }

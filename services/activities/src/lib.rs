@@ -2,6 +2,7 @@
 //! the original backend's). It owns activities and asks the users and
 //! notifications services for everything else.
 
+mod messages;
 mod model;
 mod routes;
 mod store;
@@ -57,6 +58,7 @@ impl Service for Activities {
 
     fn routes(config: &mut web::ServiceConfig) {
         routes::configure(config);
+        messages::configure(config);
     }
 
     async fn seed(db: &Database) -> Result<(), sqlx::Error> {

@@ -24,9 +24,9 @@ pub struct Activity {
     #[serde(serialize_with = "iso8601_opt")]
     pub expires_at: Option<DateTime<Utc>>,
     pub reply_to_activity_uuid: Option<Uuid>,
-    /// Only where the route says so (the home feed).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub replies: Option<Vec<Activity>>,
+    /// On every Activity of every answer (API.md): the week-2 reply form
+    /// pushes onto it. Empty where the route loads no replies.
+    pub replies: Vec<Activity>,
 }
 
 impl Activity {
@@ -42,14 +42,14 @@ impl Activity {
             created_at: row.created_at,
             expires_at: row.expires_at,
             reply_to_activity_uuid: row.reply_to_activity_uuid,
-            replies: None,
+            replies: Vec::new(),
         }
     }
 }
 
 /// ISO 8601 with a numeric offset (`2023-02-06T18:11:03+00:00`), as the
 /// original backend's Python `isoformat()` wrote them.
-fn iso8601<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn iso8601<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::AutoSi, false))
 }
 
@@ -125,10 +125,10 @@ mod tests {
             created_at: at,
             expires_at: None,
             reply_to_activity_uuid: None,
-            replies: None,
+            replies: Vec::new(),
         })
         .unwrap();
         assert_eq!(json["created_at"], "2023-02-06T18:11:03+00:00");
-        assert!(json.get("replies").is_none());
+        assert_eq!(json["replies"], serde_json::json!([]));
     }
 }

@@ -56,7 +56,7 @@ async fn update_profile(
 }
 
 /// The acting user (week 2: always `andrewbrown`), recorded on the request span.
-async fn acting_user(state: &State) -> Result<UserShort, ApiError> {
+pub(crate) async fn acting_user(state: &State) -> Result<UserShort, ApiError> {
     let span = tracing::Span::current();
     span.record("user.handle", ACTING_USER_HANDLE);
     let user = state.users.short(ACTING_USER_HANDLE).await?.ok_or(ApiError::NotFound("acting user"))?;
@@ -106,7 +106,7 @@ async fn home(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
         }
         let mut feed = hydrate(parents, &authors);
         for activity in &mut feed {
-            activity.replies = Some(replies_by_parent.remove(&activity.uuid).unwrap_or_default());
+            activity.replies = replies_by_parent.remove(&activity.uuid).unwrap_or_default();
         }
         tracing::Span::current().record("app.result_length", feed.len());
         Ok(HttpResponse::Ok().json(feed))
@@ -241,23 +241,13 @@ fn new_row(
     }
 }
 
-/// `GET /api/activities/@{handle}`: the profile from users, then the feed.
+/// `GET /api/activities/@{handle}`: that user's latest activities, as the
+/// bare array the week-2 user page maps over.
 async fn user_feed(state: web::Data<State>, handle: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let profile = state.users.profile(&handle).await?.ok_or(ApiError::NotFound("user"))?;
-    let (rows, cruds_count) = store::by_user(&state.db, profile.uuid).await?;
-    let author =
-        UserShort { uuid: profile.uuid, handle: profile.handle.clone(), display_name: profile.display_name.clone() };
+    let author = state.users.short(&handle).await?.ok_or(ApiError::NotFound("user"))?;
+    let rows = store::by_user(&state.db, author.uuid).await?;
     let activities: Vec<Activity> = rows.into_iter().map(|row| Activity::new(row, &author)).collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "profile": {
-            "uuid": profile.uuid,
-            "handle": profile.handle,
-            "display_name": profile.display_name,
-            "bio": profile.bio,
-            "cruds_count": cruds_count,
-        },
-        "activities": activities,
-    })))
+    Ok(HttpResponse::Ok().json(activities))
 }
 
 async fn show(state: web::Data<State>, uuid: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {

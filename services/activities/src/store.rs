@@ -79,18 +79,13 @@ fn escape_like(term: &str) -> String {
     escaped
 }
 
-/// A user's latest activities (profile page) and how many they have ever posted.
-pub async fn by_user(db: &Database, user: Uuid) -> Result<(Vec<ActivityRow>, i64), sqlx::Error> {
+/// A user's latest activities (profile page), newest first.
+pub async fn by_user(db: &Database, user: Uuid) -> Result<Vec<ActivityRow>, sqlx::Error> {
     const SQL: &str =
         select!("WHERE user_uuid = $1 AND reply_to_activity_uuid IS NULL ORDER BY created_at DESC LIMIT $2");
-    const COUNT: &str = "SELECT COUNT(*) FROM activities WHERE user_uuid = $1";
-    let rows = db_query!(db, "SELECT", "activities", SQL, |pool| {
+    db_query!(db, "SELECT", "activities", SQL, |pool| {
         sqlx::query_as::<_, ActivityRow>(SQL).bind(user).bind(PAGE).fetch_all(pool).await
-    })?;
-    let count = db_query!(db, "SELECT", "activities", COUNT, |pool| {
-        sqlx::query_scalar::<_, i64>(COUNT).bind(user).fetch_one(pool).await
-    })?;
-    Ok((rows, count))
+    })
 }
 
 pub async fn find(db: &Database, uuid: Uuid) -> Result<Option<ActivityRow>, sqlx::Error> {

@@ -1,5 +1,7 @@
-//! The notifications service: who should hear about what. Port 4569.
+//! The notifications service: who should hear about what, and the direct
+//! messages people send each other (a per-user inbox). Port 4569.
 
+mod messages;
 mod routes;
 mod store;
 
@@ -37,9 +39,11 @@ impl Service for Notifications {
 
     fn routes(config: &mut web::ServiceConfig) {
         routes::configure(config);
+        messages::configure(config);
     }
 
     async fn seed(db: &Database) -> Result<(), sqlx::Error> {
-        store::seed(db).await
+        store::seed(db).await?;
+        messages::store::seed(db).await
     }
 }

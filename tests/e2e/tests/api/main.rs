@@ -4,4 +4,5 @@
 mod bad_input;
 mod cross_service;
 mod helpers;
+mod messages;
 mod routes;

@@ -12,7 +12,8 @@ on_both_databases!(
     search_matches_case_insensitively_and_literally,
     create_activity_validates_then_stores,
     reply_counts_on_parent_and_notifies_its_author,
-    user_feed_has_profile_and_latest_activities,
+    user_feed_is_the_users_latest_activities,
+    every_activity_of_every_answer_has_replies,
     show_activity_by_uuid_and_by_handle,
     users_short_and_profile_update,
     the_edge_answers_the_users_routes_of_the_frontend,
@@ -123,7 +124,7 @@ async fn search_matches_case_insensitively_and_literally(backend: Backend) {
     assert_eq!(status, 200);
     assert_eq!(messages(&found), ["Cloud is very fun!"]);
     assert_eq!(found[0]["handle"], "andrewbrown");
-    assert!(found[0].get("replies").is_none());
+    assert_eq!(found[0]["replies"], json!([]), "every Activity has replies");
 
     let (_, found) = stack.get_json("/api/activities/search?term=%25").await;
     assert_eq!(found, json!([]), "a % in the term is a literal, not a wildcard");
@@ -198,16 +199,20 @@ async fn reply_counts_on_parent_and_notifies_its_author(backend: Backend) {
     assert_eq!((status, &body["error"]), (404, &json!("not_found")));
 }
 
-async fn user_feed_has_profile_and_latest_activities(backend: Backend) {
+async fn user_feed_is_the_users_latest_activities(backend: Backend) {
     let stack = Stack::spawn(backend).await;
     let (status, body) = stack.get_json("/api/activities/@worf").await;
     assert_eq!(status, 200);
-    assert_eq!(body["profile"]["handle"], "worf");
-    assert_eq!(body["profile"]["display_name"], "Worf");
-    assert_eq!(body["profile"]["uuid"], seed::WORF.to_string());
-    assert_eq!(body["profile"]["cruds_count"], 2, "a post and a reply");
-    assert!(body["profile"].get("bio").is_some());
-    assert_eq!(messages(&body["activities"]), ["I am out of prune juice"]);
+    // A bare array, as the week-2 user page maps over it; replies are not posts.
+    assert_eq!(messages(&body), ["I am out of prune juice"]);
+    assert_eq!(body[0]["handle"], "worf");
+    assert_eq!(body[0]["display_name"], "Worf");
+    assert_eq!(body[0]["replies"], json!([]));
+
+    let (status, _) = stack.post_json("/api/activities", json!({"message": "newest", "ttl": "1-day"})).await;
+    assert_eq!(status, 200);
+    let (_, body) = stack.get_json("/api/activities/@andrewbrown").await;
+    assert_eq!(messages(&body), ["newest", "Cloud is very fun!"], "newest first");
 
     let (status, body) = stack.get_json("/api/activities/@nobody").await;
     assert_eq!((status, &body["error"]), (404, &json!("not_found")));
@@ -254,9 +259,11 @@ async fn users_short_and_profile_update(backend: Backend) {
         assert_eq!(updated["display_name"], format!("Andrew {method}"));
         assert_eq!(updated["handle"], "andrewbrown");
     }
-    let (_, profile) = stack.get_json("/api/activities/@andrewbrown").await;
-    assert_eq!(profile["profile"]["bio"], "Cloud teacher");
-    assert_eq!(profile["profile"]["display_name"], "Andrew PUT");
+    let (_, profile) = read(stack.http.get(format!("{users}/api/users/@andrewbrown")).send().await.unwrap()).await;
+    assert_eq!(profile["bio"], "Cloud teacher");
+    assert_eq!(profile["display_name"], "Andrew PUT");
+    let (_, feed) = stack.get_json("/api/activities/@andrewbrown").await;
+    assert_eq!(feed[0]["display_name"], "Andrew PUT", "the user page shows the new name");
 
     let request = stack.http.post(format!("{users}/api/profile/update")).json(&json!({"display_name": " "}));
     assert_eq!(read(request.send().await.unwrap()).await, (422, json!(["display_name_blank"])));
@@ -281,6 +288,47 @@ async fn the_edge_answers_the_users_routes_of_the_frontend(backend: Backend) {
         stack.post_json("/api/profile/update", json!({"display_name": ""})).await,
         (422, json!(["display_name_blank"]))
     );
+}
+
+/// The week-2 reply form pushes onto `activity.replies` of whatever it
+/// replied to: every Activity in every answer carries the array.
+async fn every_activity_of_every_answer_has_replies(backend: Backend) {
+    let stack = Stack::spawn(backend).await;
+    let has_replies = |what: &str, activity: &Value| {
+        assert!(activity["replies"].is_array(), "{what}: {activity}");
+    };
+    let (_, created) = stack.post_json("/api/activities", json!({"message": "fresh", "ttl": "1-day"})).await;
+    has_replies("create", &created);
+    assert_eq!(created["replies"], json!([]));
+    let path = format!("/api/activities/{}/reply", created["uuid"].as_str().unwrap());
+    let (_, reply) = stack.post_json(&path, json!({"message": "to a crud posted just now"})).await;
+    has_replies("reply", &reply);
+    assert_eq!(reply["reply_to_activity_uuid"], created["uuid"]);
+    let (_, notifications) = stack.get_json("/api/activities/notifications").await;
+    let path = format!("/api/activities/{}/reply", notifications[0]["uuid"].as_str().unwrap());
+    let (status, _) = stack.post_json(&path, json!({"message": "to a notification"})).await;
+    assert_eq!(status, 200);
+    for route in [
+        "/api/activities/home",
+        "/api/activities/notifications",
+        "/api/activities/search?term=e",
+        "/api/activities/@andrewbrown",
+    ] {
+        let (status, list) = stack.get_json(route).await;
+        assert_eq!(status, 200, "{route}");
+        assert!(!list.as_array().unwrap().is_empty(), "{route}");
+        for activity in list.as_array().unwrap() {
+            has_replies(route, activity);
+            for reply in activity["replies"].as_array().unwrap() {
+                has_replies(route, reply);
+            }
+        }
+    }
+    let (_, shown) = stack.get_json(&format!("/api/activities/{}", seed::CLOUD_IS_FUN)).await;
+    has_replies("show", &shown["activity"]);
+    for reply in shown["replies"].as_array().unwrap() {
+        has_replies("show's replies", reply);
+    }
 }
 
 /// Three services on one database keep separate migration histories.

@@ -136,6 +136,41 @@ async fn notifications_is_one_trace_across_three_services() {
     assert_no_secret(&stack, &receiver.spans());
 }
 
+/// A message page: the edge asks users (the acting user and the other
+/// person) and notifications, which asks users for the authors; each store
+/// answers with a DB span.
+#[tokio::test]
+async fn a_message_page_is_one_trace_across_three_services() {
+    let receiver = Receiver::start();
+    let stack = start_stack(&receiver.endpoint, &[]);
+    let response = reqwest::Client::new().get(stack.activities.url("/api/messages/@bayko")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let trace_id = trace_id_of(&response);
+    let spans = receiver
+        .wait_for_trace(&trace_id, |spans| {
+            servers(spans, "activities").len() == 1
+                && servers(spans, "notifications").len() == 1
+                && servers(spans, "users").len() == 3
+        })
+        .await;
+    let edge = servers(&spans, "activities")[0];
+    assert_eq!(edge.span.name, "GET /api/messages/@{handle}");
+    assert_eq!(edge.attribute("user.handle").as_deref(), Some("andrewbrown"));
+    let inbox = servers(&spans, "notifications")[0];
+    assert_eq!(inbox.span.name, "GET /api/messages");
+    let by_id = |id: &str| spans.iter().find(|s| s.span_id() == id);
+    let caller = by_id(&inbox.parent_span_id()).expect("the edge's client span");
+    assert_eq!((caller.service.as_str(), caller.span.kind), ("activities", CLIENT));
+    let users_callers: Vec<String> = servers(&spans, "users")
+        .iter()
+        .map(|server| by_id(&server.parent_span_id()).expect("a client span").service.clone())
+        .collect();
+    assert_eq!(users_callers.iter().filter(|s| *s == "notifications").count(), 1, "{users_callers:?}");
+    let db: Vec<_> = spans.iter().filter(|s| s.attribute("db.system.name").is_some()).collect();
+    assert!(db.iter().any(|s| s.service == "notifications" && s.span.name == "SELECT messages"), "{db:#?}");
+    assert!(db.iter().any(|s| s.service == "users" && s.span.name == "SELECT users"));
+}
+
 /// The API key is in no span attribute, log line or error output.
 fn assert_no_secret(stack: &Stack, spans: &[ReceivedSpan]) {
     for span in spans {
