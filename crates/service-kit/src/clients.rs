@@ -29,7 +29,11 @@ impl UsersClient {
         Self(Upstream::new("users", base, http))
     }
 
+    /// `None` for an unknown handle, and for one no user can have (no call).
     pub async fn short(&self, handle: &str) -> Result<Option<UserShort>, UpstreamError> {
+        if !crate::storable(handle) {
+            return Ok(None);
+        }
         let url = self.0.url(&["api", "users", &format!("@{handle}"), "short"]);
         self.0.get_optional(url).await
     }

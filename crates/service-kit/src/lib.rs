@@ -16,6 +16,13 @@ pub use db::{Database, Migrations};
 pub use error::ApiError;
 pub use upstream::{Upstream, UpstreamError};
 
+/// Whether a database can store `text`. PostgreSQL's `text` cannot hold NUL
+/// (SQLite can), so input with one is refused as the client's mistake before
+/// any query, and both databases answer alike.
+pub fn storable(text: &str) -> bool {
+    !text.contains('\0')
+}
+
 /// The current time at PostgreSQL's precision (microseconds), so a timestamp
 /// reads back the same from either database.
 pub fn now() -> chrono::DateTime<chrono::Utc> {

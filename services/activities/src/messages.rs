@@ -8,7 +8,11 @@ use serde::{Deserialize, Serialize};
 use service_kit::ApiError;
 use uuid::Uuid;
 
-use crate::{State, model::iso8601, routes::acting_user};
+use crate::{
+    State,
+    model::{iso8601, message_errors},
+    routes::acting_user,
+};
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
@@ -71,14 +75,9 @@ struct NewMessageBody {
 /// `POST /api/messages`: every 422 code that applies, then an unknown
 /// receiver is a 404; the created message comes back with its author.
 async fn create(state: web::Data<State>, body: web::Json<NewMessageBody>) -> Result<HttpResponse, ApiError> {
-    let message = body.message.as_deref().map(str::trim).unwrap_or_default();
     let receiver = body.user_receiver_handle.as_deref().map(str::trim).unwrap_or_default();
     let mut errors = Vec::new();
-    if message.is_empty() {
-        errors.push("message_blank");
-    } else if message.chars().count() > MAX_MESSAGE_CHARS {
-        errors.push("message_exceed_max_chars");
-    }
+    message_errors(body.message.as_deref(), MAX_MESSAGE_CHARS, &mut errors);
     if receiver.is_empty() {
         // The original's spelling, which the frontend knows.
         errors.push("user_reciever_handle_blank");
@@ -88,8 +87,8 @@ async fn create(state: web::Data<State>, body: web::Json<NewMessageBody>) -> Res
     }
     let sender = acting_user(&state).await?;
     let receiver = state.users.short(receiver).await?.ok_or(ApiError::NotFound("user"))?;
-    let new =
-        NewMessage { sender_user_uuid: sender.uuid, receiver_user_uuid: receiver.uuid, message: message.to_owned() };
+    let message = body.message.as_deref().unwrap_or_default().trim().to_owned();
+    let new = NewMessage { sender_user_uuid: sender.uuid, receiver_user_uuid: receiver.uuid, message };
     let created = state.notifications.create_message(&new).await?;
     Ok(HttpResponse::Ok().json(MessageItem::from(created)))
 }

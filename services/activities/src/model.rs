@@ -74,11 +74,13 @@ pub fn ttl(value: &str) -> Option<Duration> {
     })
 }
 
-/// The error codes of a message, for an activity or (with its own limit) a reply.
+/// The error codes of a message, for an activity or (with its own limit) a
+/// reply or a direct message.
 pub fn message_errors(message: Option<&str>, max_chars: usize, errors: &mut Vec<&'static str>) {
     match message.map(str::trim) {
         None | Some("") => errors.push("message_blank"),
         Some(message) if message.chars().count() > max_chars => errors.push("message_exceed_max_chars"),
+        Some(message) if !service_kit::storable(message) => errors.push("message_invalid_characters"),
         Some(_) => {}
     }
 }

@@ -149,6 +149,9 @@ async fn search(state: web::Data<State>, query: web::Query<SearchQuery>) -> Resu
     if term.is_empty() {
         return Err(ApiError::Validation(vec!["search_term_blank"]));
     }
+    if !service_kit::storable(term) {
+        return Err(ApiError::Validation(vec!["search_term_invalid_characters"]));
+    }
     let rows = store::search(&state.db, term, service_kit::now()).await?;
     Ok(HttpResponse::Ok().json(with_authors(&state, rows).await?))
 }

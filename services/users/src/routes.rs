@@ -22,13 +22,20 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/api/profile/update", web::put().to(update_profile));
 }
 
+/// A handle no user can have (a NUL) is simply not found: no query.
+fn possible_handle(handle: &str) -> Result<&str, ApiError> {
+    if service_kit::storable(handle) { Ok(handle) } else { Err(ApiError::NotFound("user")) }
+}
+
 async fn short(state: web::Data<State>, handle: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let user = store::short_by_handle(&state.db, &handle).await?.ok_or(ApiError::NotFound("user"))?;
+    let handle = possible_handle(&handle)?;
+    let user = store::short_by_handle(&state.db, handle).await?.ok_or(ApiError::NotFound("user"))?;
     Ok(HttpResponse::Ok().json(user))
 }
 
 async fn profile(state: web::Data<State>, handle: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let user = store::profile_by_handle(&state.db, &handle).await?.ok_or(ApiError::NotFound("user"))?;
+    let handle = possible_handle(&handle)?;
+    let user = store::profile_by_handle(&state.db, handle).await?.ok_or(ApiError::NotFound("user"))?;
     Ok(HttpResponse::Ok().json(user))
 }
 
@@ -69,8 +76,13 @@ async fn update_profile(state: web::Data<State>, body: web::Json<ProfileUpdate>)
     } else if display_name.chars().count() > MAX_DISPLAY_NAME {
         errors.push("display_name_exceed_max_chars");
     }
+    if !service_kit::storable(display_name) {
+        errors.push("display_name_invalid_characters");
+    }
     if bio.is_some_and(|bio| bio.chars().count() > MAX_BIO) {
         errors.push("bio_exceed_max_chars");
+    } else if bio.is_some_and(|bio| !service_kit::storable(bio)) {
+        errors.push("bio_invalid_characters");
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));

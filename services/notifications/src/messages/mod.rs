@@ -73,6 +73,9 @@ async fn create(state: web::Data<State>, body: web::Json<NewMessage>) -> Result<
     if text.chars().count() > MAX_MESSAGE_CHARS {
         return Err(ApiError::Validation(vec!["message_exceed_max_chars"]));
     }
+    if !service_kit::storable(text) {
+        return Err(ApiError::Validation(vec!["message_invalid_characters"]));
+    }
     let people = state.users.shorts([body.sender_user_uuid, body.receiver_user_uuid]).await?;
     let sender = people.get(&body.sender_user_uuid).ok_or(ApiError::NotFound("sender"))?.clone();
     if !people.contains_key(&body.receiver_user_uuid) {

@@ -7,7 +7,8 @@ use crate::helpers::{Backend, Stack, on_both_databases, read};
 on_both_databases!(
     malformed_bodies_wrong_types_and_oversize,
     unknown_routes_and_methods,
-    cors_allows_only_configured_origins
+    cors_allows_only_configured_origins,
+    a_nul_character_is_the_clients_mistake_on_either_database,
 );
 
 async fn malformed_bodies_wrong_types_and_oversize(backend: Backend) {
@@ -93,4 +94,57 @@ async fn cors_allows_only_configured_origins(backend: Backend) {
     for header in ["location", "link", "traceresponse"] {
         assert!(exposed.contains(header), "{exposed}");
     }
+}
+
+/// PostgreSQL's text cannot hold NUL: such input is a 4xx before any query,
+/// and both databases answer alike (no 5xx, nothing stored, no odd matches).
+async fn a_nul_character_is_the_clients_mistake_on_either_database(backend: Backend) {
+    let stack = Stack::spawn(backend).await;
+    let reply = format!("/api/activities/{}/reply", contracts::seed::PRUNE_JUICE);
+    for (path, body, codes) in [
+        ("/api/activities", json!({"message": "a\u{0}b", "ttl": "1-day"}), json!(["message_invalid_characters"])),
+        (reply.as_str(), json!({"message": "a\u{0}b"}), json!(["message_invalid_characters"])),
+        (
+            "/api/messages",
+            json!({"message": "a\u{0}b", "user_receiver_handle": "bayko"}),
+            json!(["message_invalid_characters"]),
+        ),
+        (
+            "/api/profile/update",
+            json!({"display_name": "An\u{0}drew", "bio": "b\u{0}io"}),
+            json!(["display_name_invalid_characters", "bio_invalid_characters"]),
+        ),
+    ] {
+        assert_eq!(stack.post_json(path, body.clone()).await, (422, codes), "{path} {body}");
+    }
+    for term in ["%00", "%00zzzz", "a%00"] {
+        let path = format!("/api/activities/search?term={term}");
+        assert_eq!(stack.get_json(&path).await, (422, json!(["search_term_invalid_characters"])), "{path}");
+    }
+    for path in [
+        "/api/activities/@andrewbrown%00",
+        "/api/activities/@%00",
+        "/api/users/@worf%00/short",
+        "/api/messages/@bayko%00",
+        &format!("/api/activities/@worf%00/status/{}", contracts::seed::PRUNE_JUICE),
+    ] {
+        let (status, body) = stack.get_json(path).await;
+        assert_eq!((status, &body["error"]), (404, &json!("not_found")), "{path}");
+    }
+    let (status, _) =
+        stack.post_json("/api/messages", json!({"message": "hi", "user_receiver_handle": "bay\u{0}ko"})).await;
+    assert_eq!(status, 404, "no user can have that handle");
+    let users = &stack.users.address;
+    let (status, _) = read(stack.http.get(format!("{users}/api/users/@worf%00")).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+
+    // Nothing was stored, and the profile is unchanged.
+    let (_, feed) = stack.get_json("/api/activities/home").await;
+    assert_eq!(feed.as_array().unwrap().len(), 4);
+    let (_, shown) = stack.get_json(&format!("/api/activities/{}", contracts::seed::PRUNE_JUICE)).await;
+    assert_eq!(shown["replies"], json!([]));
+    let (_, conversation) = stack.get_json("/api/messages/@bayko").await;
+    assert_eq!(conversation.as_array().unwrap().len(), 2);
+    let (_, me) = stack.get_json("/api/users/@andrewbrown/short").await;
+    assert_eq!(me["display_name"], "Andrew Brown");
 }
