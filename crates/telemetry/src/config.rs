@@ -77,21 +77,22 @@ impl TelemetryConfig {
             }
         }
 
+        // Checked even when export is off: a value that does not parse is a
+        // start-up error whatever else is set.
+        let pairs = match get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") {
+            Some(headers) => header_pairs("OTEL_EXPORTER_OTLP_TRACES_HEADERS", &headers)?,
+            None => match get("OTEL_EXPORTER_OTLP_HEADERS") {
+                Some(headers) => header_pairs("OTEL_EXPORTER_OTLP_HEADERS", &headers)?,
+                None => Vec::new(),
+            },
+        };
+
         let otlp = if otlp {
             let traces_endpoint = match (traces_endpoint, base_endpoint) {
                 (Some(url), _) => checked_url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &url)?,
                 (None, Some(base)) => with_traces_path(checked_url("OTEL_EXPORTER_OTLP_ENDPOINT", &base)?),
                 (None, None) => Url::parse(DEFAULT_TRACES_ENDPOINT).expect("a valid default"),
             };
-            let headers = get("OTEL_EXPORTER_OTLP_TRACES_HEADERS").or_else(|| get("OTEL_EXPORTER_OTLP_HEADERS"));
-            // Values are read only to see whether they are empty; never kept or shown.
-            let pairs: Vec<(String, bool)> = headers
-                .iter()
-                .flat_map(|h| h.split(','))
-                .filter_map(|pair| pair.split_once('='))
-                .map(|(name, value)| (name.trim().to_ascii_lowercase(), !value.trim().is_empty()))
-                .filter(|(name, _)| !name.is_empty())
-                .collect();
             let header_names: Vec<String> = pairs.iter().map(|(name, _)| name.clone()).collect();
             let honeycomb = traces_endpoint.host_str().is_some_and(|h| h.ends_with("honeycomb.io"));
             let has_key = pairs.iter().any(|(name, set)| name == "x-honeycomb-team" && *set);
@@ -122,6 +123,30 @@ impl TelemetryConfig {
         let propagators = propagators(&get, &mut notes);
         Ok(Self { service_name, sdk_disabled, otlp, console, propagators, notes })
     }
+}
+
+/// The spec's `name=value,name=value` list: the names, and whether each value
+/// is non-empty. The exporter drops an entry it cannot parse without a word,
+/// so every export would later be refused for a missing key: a malformed list
+/// is a start-up error instead. Values are never kept or shown (they hold keys).
+fn header_pairs(variable: &'static str, list: &str) -> Result<Vec<(String, bool)>, TelemetryError> {
+    let mut pairs = Vec::new();
+    for (position, entry) in list.split(',').enumerate().filter(|(_, entry)| !entry.trim().is_empty()) {
+        let invalid = |reason: String| TelemetryError::InvalidVariable {
+            variable,
+            value: "…".to_owned(),
+            reason: format!("{reason} (the value is not shown: it may hold a key)"),
+        };
+        let Some((name, value)) = entry.split_once('=') else {
+            return Err(invalid(format!("entry {} is not name=value", position + 1)));
+        };
+        let name = name.trim();
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(invalid(format!("entry {} has no valid header name", position + 1)));
+        }
+        pairs.push((name.to_ascii_lowercase(), !value.trim().is_empty()));
+    }
+    Ok(pairs)
 }
 
 /// `OTEL_PROPAGATORS`, with unsupported names noted and ignored.
@@ -261,6 +286,28 @@ mod tests {
             assert!(c.otlp.is_none(), "{headers}");
             assert_eq!(c.notes.len(), 1);
         }
+    }
+
+    #[test]
+    fn a_header_list_that_does_not_parse_is_a_start_up_error_that_hides_the_value() {
+        for (variable, headers) in [
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team SECRETKEY"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=SECRETKEY,dataset"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "=SECRETKEY"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "bad name=SECRETKEY"),
+        ] {
+            let err = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://api.honeycomb.io"), (variable, headers)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(variable), "{err}");
+            assert!(!err.contains("SECRETKEY"), "{err}");
+        }
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://api.honeycomb.io"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", " x-honeycomb-team = k , x-honeycomb-dataset=d,"),
+        ])
+        .unwrap();
+        assert_eq!(c.otlp.unwrap().header_names, ["x-honeycomb-team", "x-honeycomb-dataset"]);
     }
 
     #[test]

@@ -54,6 +54,7 @@ fn a_bad_variable_stops_the_service_with_one_line_naming_it_before_touching_anyt
         ("CLOUDWATCH_RETENTION_DAYS", "2"),
         ("AWS_XRAY_DAEMON_ADDRESS", "xray-daemon"),
         ("AWS_XRAY_SAMPLING_RULES", "/nonexistent/xray.json"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team hcaik_SECRET"),
     ] {
         let env = [(variable, value), ("CRUDDUR_DATA_DIR", dir.to_str().unwrap()), ("CLOUDWATCH_LOG_GROUP", "g")];
         let (status, _, stderr) = run("activities", &[], &env);
@@ -61,6 +62,7 @@ fn a_bad_variable_stops_the_service_with_one_line_naming_it_before_touching_anyt
         let lines: Vec<&str> = stderr.lines().collect();
         assert_eq!(lines.len(), 1, "{stderr}");
         assert!(lines[0].contains(variable), "{stderr}");
+        assert!(!lines[0].contains("hcaik_SECRET"), "a key is never shown: {stderr}");
         assert!(!dir.exists(), "{variable}: the database was created before the variable was checked");
     }
     let (status, _, stderr) = run("users", &["frobnicate"], &[]);
