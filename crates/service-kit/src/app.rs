@@ -86,7 +86,7 @@ impl Application {
                 .app_data(http::json_config())
                 .app_data(http::path_config())
                 .app_data(http::query_config())
-                .route("/api/health-check", web::get().to(http::health_check))
+                .service(http::Endpoint::new("/api/health-check").get(http::health_check))
                 .configure(S::routes)
                 .default_service(web::to(http::not_found))
         })

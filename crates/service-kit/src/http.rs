@@ -1,12 +1,14 @@
-//! The pieces of an actix `App` every service shares: JSON error answers for
-//! bad bodies, paths and queries, unknown routes and methods, CORS, and the
-//! health check.
+//! The pieces of an actix `App` every service shares: routes that answer
+//! HEAD and 405 as HTTP says, JSON error answers for bad bodies, paths and
+//! queries, unknown routes, CORS, and the health check.
 
 use actix_cors::Cors;
 use actix_web::{
-    HttpRequest, HttpResponse, Responder,
+    FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder,
+    dev::{AppService, HttpServiceFactory},
     error::{InternalError, JsonPayloadError, PathError, QueryPayloadError},
-    http::{StatusCode, header},
+    guard,
+    http::{Method, StatusCode, header},
     web,
 };
 use serde_json::json;
@@ -49,10 +51,79 @@ fn not_found_response() -> HttpResponse {
     HttpResponse::NotFound().json(error_body("not_found", "no such resource"))
 }
 
-/// Unknown paths, and unknown methods on known paths (actix's `App::route`
-/// makes the method a guard of its resource, so no route matches either).
+/// Unknown paths.
 pub async fn not_found(_req: HttpRequest) -> HttpResponse {
     not_found_response()
+}
+
+/// One path and its methods, registered with `config.service(…)`: GET also
+/// answers HEAD (actix sends the headers without the body), and any other
+/// method gets 405 with `Allow` (RFC 9110 §15.5.6) instead of a 404.
+pub struct Endpoint {
+    resource: Resource,
+    allow: Vec<Method>,
+}
+
+impl Endpoint {
+    pub fn new(path: &str) -> Self {
+        Self { resource: web::resource(path), allow: Vec::new() }
+    }
+
+    pub fn get<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let route = web::route().guard(guard::Any(guard::Get()).or(guard::Head())).to(handler);
+        self.resource = self.resource.route(route);
+        self.allow.extend([Method::GET, Method::HEAD]);
+        self
+    }
+
+    pub fn post<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.method(Method::POST, handler)
+    }
+
+    pub fn put<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.method(Method::PUT, handler)
+    }
+
+    fn method<F, Args>(mut self, method: Method, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self.resource.route(web::route().method(method.clone()).to(handler));
+        self.allow.push(method);
+        self
+    }
+}
+
+impl HttpServiceFactory for Endpoint {
+    fn register(self, config: &mut AppService) {
+        let allow = self.allow.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+        let not_allowed = web::to(move || {
+            let allow = allow.clone();
+            async move {
+                HttpResponse::MethodNotAllowed()
+                    .insert_header((header::ALLOW, allow))
+                    .json(error_body("method_not_allowed", "this path does not take that method"))
+            }
+        });
+        self.resource.default_service(not_allowed).register(config);
+    }
 }
 
 pub async fn health_check() -> impl Responder {

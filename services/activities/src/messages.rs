@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use contracts::{MAX_MESSAGE_CHARS, Message, MessageGroup, NewMessage, UserShort};
 use serde::{Deserialize, Serialize};
-use service_kit::ApiError;
+use service_kit::{ApiError, http::Endpoint};
 use uuid::Uuid;
 
 use crate::{
@@ -16,9 +16,9 @@ use crate::{
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .route("/api/message_groups", web::get().to(groups))
-        .route("/api/messages/@{handle}", web::get().to(conversation))
-        .route("/api/messages", web::post().to(create));
+        .service(Endpoint::new("/api/message_groups").get(groups))
+        .service(Endpoint::new("/api/messages/@{handle}").get(conversation))
+        .service(Endpoint::new("/api/messages").post(create));
 }
 
 /// What the week-2 message pages render: a person's name and handle beside

@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use contracts::{ACTING_USER_HANDLE, NewNotification, NotificationKind, UserShort};
 use serde::Deserialize;
 use serde_json::json;
-use service_kit::ApiError;
+use service_kit::{ApiError, http::Endpoint};
 use tracing::{Instrument, field::Empty};
 use uuid::Uuid;
 
@@ -21,18 +21,17 @@ use crate::{
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .route("/api/activities/home", web::get().to(home))
-        .route("/api/activities/notifications", web::get().to(notifications))
-        .route("/api/activities/search", web::get().to(search))
-        .route("/api/activities", web::post().to(create))
-        .route("/api/activities/@{handle}", web::get().to(user_feed))
-        .route("/api/activities/@{handle}/status/{uuid}", web::get().to(show_by_handle))
-        .route("/api/activities/{uuid}", web::get().to(show))
-        .route("/api/activities/{uuid}/reply", web::post().to(reply))
+        .service(Endpoint::new("/api/activities/home").get(home))
+        .service(Endpoint::new("/api/activities/notifications").get(notifications))
+        .service(Endpoint::new("/api/activities/search").get(search))
+        .service(Endpoint::new("/api/activities").post(create))
+        .service(Endpoint::new("/api/activities/@{handle}").get(user_feed))
+        .service(Endpoint::new("/api/activities/@{handle}/status/{uuid}").get(show_by_handle))
+        .service(Endpoint::new("/api/activities/{uuid}").get(show))
+        .service(Endpoint::new("/api/activities/{uuid}/reply").post(reply))
         // Answered by the users service; the frontend calls them on the edge.
-        .route("/api/users/@{handle}/short", web::get().to(user_short))
-        .route("/api/profile/update", web::post().to(update_profile))
-        .route("/api/profile/update", web::put().to(update_profile));
+        .service(Endpoint::new("/api/users/@{handle}/short").get(user_short))
+        .service(Endpoint::new("/api/profile/update").post(update_profile).put(update_profile));
 }
 
 async fn user_short(state: web::Data<State>, handle: web::Path<String>) -> Result<HttpResponse, ApiError> {

@@ -4,13 +4,13 @@ use actix_web::{HttpResponse, web};
 use contracts::{NewNotification, Notification, NotificationKind};
 use serde::Deserialize;
 use serde_json::json;
-use service_kit::ApiError;
+use service_kit::{ApiError, http::Endpoint};
 use uuid::Uuid;
 
 use crate::{State, store};
 
 pub fn configure(config: &mut web::ServiceConfig) {
-    config.route("/api/notifications", web::get().to(list)).route("/api/notifications", web::post().to(create));
+    config.service(Endpoint::new("/api/notifications").get(list).post(create));
 }
 
 #[derive(Deserialize)]

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use contracts::ACTING_USER_HANDLE;
 use serde::Deserialize;
-use service_kit::ApiError;
+use service_kit::{ApiError, http::Endpoint};
 use uuid::Uuid;
 
 use crate::{State, store};
@@ -15,11 +15,10 @@ const MAX_BIO: usize = 500;
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .route("/api/users", web::get().to(users_by_uuid))
-        .route("/api/users/@{handle}", web::get().to(profile))
-        .route("/api/users/@{handle}/short", web::get().to(short))
-        .route("/api/profile/update", web::post().to(update_profile))
-        .route("/api/profile/update", web::put().to(update_profile));
+        .service(Endpoint::new("/api/users").get(users_by_uuid))
+        .service(Endpoint::new("/api/users/@{handle}").get(profile))
+        .service(Endpoint::new("/api/users/@{handle}/short").get(short))
+        .service(Endpoint::new("/api/profile/update").post(update_profile).put(update_profile));
 }
 
 /// A handle no user can have (a NUL) is simply not found: no query.

@@ -8,16 +8,15 @@ pub mod store;
 use actix_web::{HttpResponse, web};
 use contracts::{MAX_MESSAGE_CHARS, Message, MessageGroup, NewMessage, message_group_uuid};
 use serde::Deserialize;
-use service_kit::ApiError;
+use service_kit::{ApiError, http::Endpoint};
 use uuid::Uuid;
 
 use crate::State;
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .route("/api/messages/groups", web::get().to(groups))
-        .route("/api/messages", web::get().to(conversation))
-        .route("/api/messages", web::post().to(create));
+        .service(Endpoint::new("/api/messages/groups").get(groups))
+        .service(Endpoint::new("/api/messages").get(conversation).post(create));
 }
 
 #[derive(Deserialize)]

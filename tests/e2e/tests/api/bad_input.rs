@@ -49,9 +49,26 @@ async fn unknown_routes_and_methods(backend: Backend) {
     let stack = Stack::spawn(backend).await;
     let (status, body) = stack.get_json("/api/nothing/here").await;
     assert_eq!((status, &body["error"]), (404, &json!("not_found")));
-    // An unknown method on a known path matches no route: the same JSON 404.
-    let (status, body) = read(stack.http.delete(stack.url("/api/activities/home")).send().await.unwrap()).await;
-    assert_eq!((status, &body["error"]), (404, &json!("not_found")));
+    // A known path with a method it does not take: 405 with Allow, as JSON.
+    for (method, path, allow) in [
+        (reqwest::Method::DELETE, "/api/activities/home", "GET, HEAD"),
+        (reqwest::Method::POST, "/api/activities/home", "GET, HEAD"),
+        (reqwest::Method::GET, "/api/activities", "POST"),
+        (reqwest::Method::DELETE, "/api/profile/update", "POST, PUT"),
+        (reqwest::Method::PUT, "/api/messages", "POST"),
+    ] {
+        let response = stack.http.request(method.clone(), stack.url(path)).send().await.unwrap();
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+        let (status, body) = read(response).await;
+        assert_eq!((status, &body["error"]), (405, &json!("method_not_allowed")), "{method} {path}");
+    }
+    // HEAD is GET without the body, on every service.
+    for url in [stack.url("/api/activities/home"), format!("{}/api/health-check", stack.users.address)] {
+        let head = stack.http.head(&url).send().await.unwrap();
+        assert_eq!(head.status(), 200, "{url}");
+        assert_eq!(head.headers()["content-type"], "application/json");
+        assert!(head.bytes().await.unwrap().is_empty(), "{url}: no body");
+    }
     // The fixed words win over @handle and {uuid}.
     let (status, home) = stack.get_json("/api/activities/home").await;
     assert_eq!(status, 200);
