@@ -7,6 +7,7 @@
 //! Configuration comes only from the standard `OTEL_*` variables (see
 //! README.md); `RUST_LOG` filters the stdout logs, not the spans.
 
+mod client_noise;
 mod cloudwatch;
 mod config;
 mod console;
@@ -106,6 +107,7 @@ pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
         None => (None, None),
     };
     tracing_subscriber::registry()
+        .with(client_noise::filter())
         .with(logs)
         .with(spans)
         .with(cloudwatch_layer)

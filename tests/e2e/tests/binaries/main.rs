@@ -128,3 +128,37 @@ fn the_health_check_command_says_whether_the_service_answers() {
     assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("/api/health-check"), "{stderr}");
 }
+
+/// A client's mistakes are not the service's errors: broken requests and
+/// malformed baggage leave no ERROR or WARN line, and nothing they sent is
+/// copied into a log line.
+#[tokio::test]
+async fn a_clients_malformed_requests_are_not_logged_as_errors_nor_copied_into_logs() {
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start("users", &[("CRUDDUR_DATA_DIR", data.path().to_str().unwrap())]);
+    for raw in [
+        "GET /api/health-check HTTP/1.1\r\nHost: x\r\nno colon CLIENTJUNK\r\n\r\n".to_owned(),
+        "GARBAGE CLIENTJUNK\r\n\r\n".to_owned(),
+        "POST /api/profile/update HTTP/1.1\r\nHost: x\r\ncontent-length: 100\r\n\r\n{\"CLIENTJUNK".to_owned(),
+    ] {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", service.port)).unwrap();
+        stream.write_all(raw.as_bytes()).unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(!answer.starts_with("HTTP/1.1 5"), "{answer}");
+    }
+    let client = reqwest::Client::new();
+    for baggage in ["CLIENTJUNK", "a=b,CLIENTJUNK;;;", &"x".repeat(10_000)] {
+        let response = client.get(service.url("/api/health-check")).header("baggage", baggage).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let lines = service.stdout_lines();
+    assert!(lines.iter().any(|line| line.contains("/api/health-check")), "the request lines are there: {lines:?}");
+    // (The start-up notes of telemetry itself are WARN lines of their own.)
+    for line in lines.iter().filter(|line| !line.contains("\"target\":\"telemetry\"")) {
+        assert!(!line.contains("\"level\":\"ERROR\"") && !line.contains("\"level\":\"WARN\""), "{line}");
+        assert!(!line.contains("CLIENTJUNK") && !line.contains("xxxxxxxxxx"), "{line}");
+    }
+}

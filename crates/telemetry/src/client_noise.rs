@@ -1,0 +1,24 @@
+//! What a client can make the libraries log, kept out of every log: a
+//! client's mistake is not the service's error, and nothing a client sends is
+//! copied into a log line.
+//!
+//! - actix-http logs at ERROR each connection a client breaks (a request line
+//!   or header that does not parse, a body cut short, a socket gone): 400s
+//!   and closed connections that say nothing about the service's health.
+//! - The OpenTelemetry baggage propagator WARNs about a malformed `baggage`
+//!   header with the whole header in the line, unbounded.
+
+use tracing::{Level, Metadata};
+use tracing_subscriber::filter::{FilterFn, filter_fn};
+
+/// A global filter (for `registry().with(…)`) that drops those events.
+pub fn filter() -> FilterFn<fn(&Metadata<'_>) -> bool> {
+    filter_fn(keep as fn(&Metadata<'_>) -> bool)
+}
+
+fn keep(metadata: &Metadata<'_>) -> bool {
+    let broken_connection =
+        metadata.is_event() && *metadata.level() == Level::ERROR && metadata.target().starts_with("actix_http::h1");
+    let malformed_baggage = metadata.is_event() && metadata.name().starts_with("BaggagePropagator.");
+    !(broken_connection || malformed_baggage)
+}
