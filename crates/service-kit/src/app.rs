@@ -77,8 +77,12 @@ impl Application {
             .map_err(|source| StartError::Bind { port: config.port, source })?;
         let port = listener.local_addr().map_err(|source| StartError::Bind { port: config.port, source })?.port();
         let origins = config.cors_origins.clone();
+        let body_deadline = config.timeouts.request_body;
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(move |req, next| {
+                    crate::body_deadline::read_body_within(body_deadline, req, next)
+                }))
                 .wrap(http::cors(&origins))
                 .wrap(actix_web::middleware::from_fn(telemetry::after_request))
                 .wrap(telemetry::RequestTracing::new())

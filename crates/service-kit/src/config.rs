@@ -129,6 +129,11 @@ pub struct Timeouts {
     /// `SHUTDOWN_TIMEOUT_MS` (10000): how long in-flight requests may run
     /// after SIGTERM before workers are stopped.
     pub shutdown: Duration,
+    /// `REQUEST_BODY_TIMEOUT_MS` (5000): reading a request's whole body, from
+    /// the end of its headers (actix bounds the headers themselves with its
+    /// 5 s request timeout). A body that trickles in past it gets 408 and the
+    /// connection is closed, so slow clients cannot hold connections open.
+    pub request_body: Duration,
 }
 
 impl Timeouts {
@@ -138,6 +143,7 @@ impl Timeouts {
             upstream_request: env.millis_or("UPSTREAM_TIMEOUT_MS", Duration::from_millis(2000))?,
             db_acquire: env.millis_or("DB_ACQUIRE_TIMEOUT_MS", Duration::from_millis(3000))?,
             shutdown: env.millis_or("SHUTDOWN_TIMEOUT_MS", Duration::from_millis(10_000))?,
+            request_body: env.millis_or("REQUEST_BODY_TIMEOUT_MS", Duration::from_millis(5000))?,
         })
     }
 }

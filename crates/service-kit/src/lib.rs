@@ -3,6 +3,7 @@
 //! HTTP server with its graceful stop.
 
 pub mod app;
+mod body_deadline;
 pub mod clients;
 pub mod config;
 pub mod db;

@@ -9,6 +9,7 @@ on_both_databases!(
     unknown_routes_and_methods,
     cors_allows_only_configured_origins,
     a_nul_character_is_the_clients_mistake_on_either_database,
+    a_body_that_trickles_in_is_cut_off_and_others_are_served_meanwhile,
 );
 
 async fn malformed_bodies_wrong_types_and_oversize(backend: Backend) {
@@ -164,4 +165,39 @@ async fn a_nul_character_is_the_clients_mistake_on_either_database(backend: Back
     assert_eq!(conversation.as_array().unwrap().len(), 2);
     let (_, me) = stack.get_json("/api/users/@andrewbrown/short").await;
     assert_eq!(me["display_name"], "Andrew Brown");
+}
+
+/// Headers, then a body that never finishes: 408 and a closed connection once
+/// `REQUEST_BODY_TIMEOUT_MS` has passed, while other clients are served.
+async fn a_body_that_trickles_in_is_cut_off_and_others_are_served_meanwhile(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let overrides = crate::helpers::Overrides {
+        env: vec![("REQUEST_BODY_TIMEOUT_MS".to_owned(), "300".to_owned())],
+        ..Default::default()
+    };
+    let stack = Stack::spawn_with(backend, overrides).await;
+    let address = stack.activities.address.trim_start_matches("http://").to_owned();
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head =
+            "POST /api/activities HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n";
+        stream.write_all(format!("{head}{{\"message\":").as_bytes()).await.unwrap();
+        slow.push(stream);
+    }
+    let (status, _) = stack.get_json("/api/activities/home").await;
+    assert_eq!(status, 200, "served while the slow ones wait");
+    for mut stream in slow {
+        let mut answer = String::new();
+        // Bounded: a server that never answers fails here instead of hanging.
+        tokio::time::timeout(std::time::Duration::from_secs(20), stream.read_to_string(&mut answer))
+            .await
+            .expect("the server answers and closes the connection")
+            .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("request_body_timeout"), "{answer}");
+    }
+    let (_, feed) = stack.get_json("/api/activities/home").await;
+    assert_eq!(feed.as_array().unwrap().len(), 4, "nothing was stored");
 }

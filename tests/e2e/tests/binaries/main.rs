@@ -50,6 +50,7 @@ fn a_bad_variable_stops_the_service_with_one_line_naming_it_before_touching_anyt
         ("USERS_URL", "users:4568"),
         ("NOTIFICATIONS_URL", "ftp://x"),
         ("UPSTREAM_TIMEOUT_MS", "soon"),
+        ("REQUEST_BODY_TIMEOUT_MS", "-1"),
         ("RUST_LOG", "info,[[["),
         ("CLOUDWATCH_RETENTION_DAYS", "2"),
         ("AWS_XRAY_DAEMON_ADDRESS", "xray-daemon"),
