@@ -41,7 +41,16 @@ async fn list(state: web::Data<State>, query: web::Query<ListQuery>) -> Result<H
     Ok(HttpResponse::Ok().json(notifications))
 }
 
+/// Refuses what it cannot resolve: a recipient or actor the users service
+/// does not know is a 404, and nothing is stored.
 async fn create(state: web::Data<State>, body: web::Json<NewNotification>) -> Result<HttpResponse, ApiError> {
+    let people = state.users.shorts([body.recipient_user_uuid, body.actor_user_uuid]).await?;
+    if !people.contains_key(&body.recipient_user_uuid) {
+        return Err(ApiError::NotFound("recipient"));
+    }
+    if !people.contains_key(&body.actor_user_uuid) {
+        return Err(ApiError::NotFound("actor"));
+    }
     let uuid = Uuid::new_v4();
     store::insert(&state.db, &body, uuid, service_kit::now()).await?;
     Ok(HttpResponse::Created().json(json!({ "uuid": uuid })))

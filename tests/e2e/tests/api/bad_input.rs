@@ -10,6 +10,7 @@ on_both_databases!(
     cors_allows_only_configured_origins,
     a_nul_character_is_the_clients_mistake_on_either_database,
     a_body_that_trickles_in_is_cut_off_and_others_are_served_meanwhile,
+    internal_routes_refuse_people_they_cannot_resolve,
 );
 
 async fn malformed_bodies_wrong_types_and_oversize(backend: Backend) {
@@ -200,4 +201,25 @@ async fn a_body_that_trickles_in_is_cut_off_and_others_are_served_meanwhile(back
     }
     let (_, feed) = stack.get_json("/api/activities/home").await;
     assert_eq!(feed.as_array().unwrap().len(), 4, "nothing was stored");
+}
+
+/// notifications' `POST /api/notifications` stores nothing for a recipient or
+/// actor the users service does not know.
+async fn internal_routes_refuse_people_they_cannot_resolve(backend: Backend) {
+    let stack = Stack::spawn(backend).await;
+    let url = format!("{}/api/notifications", stack.notifications.address);
+    let known = contracts::seed::WORF;
+    let stranger = uuid::Uuid::new_v4();
+    for (recipient, actor) in [(stranger, known), (known, stranger)] {
+        let body = json!({"recipient_user_uuid": recipient, "actor_user_uuid": actor,
+                          "activity_uuid": contracts::seed::PRUNE_JUICE, "kind": "reply"});
+        let (status, answer) = read(stack.http.post(&url).json(&body).send().await.unwrap()).await;
+        assert_eq!((status, &answer["error"]), (404, &json!("not_found")), "{body}");
+    }
+    let list = format!("{url}?recipient_user_uuid={stranger}");
+    assert_eq!(read(stack.http.get(list).send().await.unwrap()).await, (200, json!([])));
+    let body = json!({"recipient_user_uuid": known, "actor_user_uuid": contracts::seed::ANDREWBROWN,
+                      "activity_uuid": contracts::seed::PRUNE_JUICE, "kind": "reply"});
+    let (status, _) = read(stack.http.post(&url).json(&body).send().await.unwrap()).await;
+    assert_eq!(status, 201, "people it knows");
 }
