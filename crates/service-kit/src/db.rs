@@ -167,7 +167,8 @@ async fn ensure_postgres_database(url: &str) -> Result<bool, DbError> {
 
 /// Runs one query body on whichever pool the service has, inside a database
 /// client span (`{operation} {collection}`) with the OpenTelemetry `db.*`
-/// attributes; a failed query marks the span as an error.
+/// attributes; a failed query marks the span as an error. A `SELECT` that
+/// fails because the server dropped the connection runs once more.
 ///
 /// ```ignore
 /// let rows = db_query!(&state.db, "SELECT", "activities", SQL, |pool| {
@@ -187,9 +188,19 @@ macro_rules! db_query {
         );
         let result = $crate::db::__private::Instrument::instrument(
             async {
-                match db {
+                let result = match db {
                     $crate::db::Database::Postgres($pool) => $body,
                     $crate::db::Database::Sqlite($pool) => $body,
+                };
+                // A read on a connection the server closed is tried once more
+                // on another: nothing was written, so nothing can be doubled.
+                if $operation == "SELECT" && $crate::db::connection_lost(&result) {
+                    match db {
+                        $crate::db::Database::Postgres($pool) => $body,
+                        $crate::db::Database::Sqlite($pool) => $body,
+                    }
+                } else {
+                    result
                 }
             },
             span.clone(),
@@ -200,8 +211,36 @@ macro_rules! db_query {
     }};
 }
 
+/// Whether `result` failed because the connection is gone (the server closed
+/// it, as PostgreSQL does on `pg_terminate_backend` or a restart), not
+/// because of the query: another connection may well succeed.
+pub fn connection_lost<T>(result: &Result<T, sqlx::Error>) -> bool {
+    match result {
+        Err(sqlx::Error::Io(_)) => true,
+        // 08xxx: connection exception; 57P01..57P03: the server is shutting down.
+        Err(sqlx::Error::Database(err)) => {
+            err.code().is_some_and(|code| code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03"))
+        }
+        _ => false,
+    }
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use telemetry::{db_client_span as query_span, record_result};
     pub use tracing::Instrument;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connection_lost;
+
+    #[test]
+    fn only_a_lost_connection_is_worth_another_try() {
+        let io = || sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(connection_lost::<()>(&Err(io())));
+        assert!(!connection_lost::<()>(&Err(sqlx::Error::RowNotFound)));
+        assert!(!connection_lost::<()>(&Err(sqlx::Error::PoolTimedOut)));
+        assert!(!connection_lost(&Ok(1)));
+    }
 }

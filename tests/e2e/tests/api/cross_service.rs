@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use contracts::seed;
 use serde_json::json;
+use sqlx::Connection;
 
 use crate::helpers::{
     Backend, CountingProxy, Overrides, Stack, closed_port_url, on_both_databases, read, silent_peer_url,
@@ -75,4 +76,33 @@ async fn notifications_down_still_stores_and_answers_the_reply(backend: Backend)
     assert_eq!(shown["activity"]["replies_count"], 1);
     let (status, body) = read(stack.http.get(stack.url("/api/activities/notifications")).send().await.unwrap()).await;
     assert_eq!((status, &body["error"]), (503, &json!("upstream_unavailable")));
+}
+
+/// PostgreSQL closing every pooled connection (`pg_terminate_backend`, as a
+/// failover or an admin does) costs no request: dead connections are
+/// replaced, and a read that meets one runs again on another.
+#[tokio::test]
+async fn terminated_database_connections_fail_no_request() {
+    let stack = Stack::spawn(Backend::Postgres).await;
+    for _ in 0..5 {
+        assert_eq!(stack.get_json("/api/activities/notifications").await.0, 200);
+    }
+    let url = stack.activities_database_url();
+    let (server, database) = url.rsplit_once('/').unwrap();
+    let run = database.trim_end_matches("_activities");
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres")).await.unwrap();
+    let terminated: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname LIKE $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(format!("{run}_%"))
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(terminated.len() >= 3, "every service had pooled connections: {terminated:?}");
+    for path in ["/api/activities/home", "/api/activities/notifications", "/api/messages/@bayko"] {
+        for _ in 0..5 {
+            let (status, body) = stack.get_json(path).await;
+            assert_eq!(status, 200, "{path}: {body}");
+        }
+    }
 }
