@@ -29,6 +29,15 @@ pub struct UserProfile {
     pub bio: Option<String>,
 }
 
+/// `POST`/`PUT /api/profile/update`: the edge passes it to the users service,
+/// which validates it. One typed body on both sides, so a malformed one (a
+/// duplicate key, a wrong type) is the same 400 at either.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileUpdate {
+    pub display_name: Option<String>,
+    pub bio: Option<String>,
+}
+
 /// Why somebody is notified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -84,6 +84,7 @@ impl Application {
                     crate::body_deadline::read_body_within(body_deadline, req, next)
                 }))
                 .wrap(http::cors(&origins))
+                .wrap(actix_web::middleware::from_fn(http::cors_errors_as_json))
                 .wrap(actix_web::middleware::from_fn(telemetry::after_request))
                 .wrap(telemetry::RequestTracing::new())
                 .app_data(state.clone())

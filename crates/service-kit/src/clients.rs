@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use contracts::{Message, MessageGroup, NewMessage, NewNotification, Notification, UserShort};
+use contracts::{Message, MessageGroup, NewMessage, NewNotification, Notification, ProfileUpdate, UserShort};
 use serde::Deserialize;
 use url::Url;
 use uuid::Uuid;
@@ -63,7 +63,7 @@ impl UsersClient {
     pub async fn update_profile(
         &self,
         method: reqwest::Method,
-        body: &serde_json::Value,
+        body: &ProfileUpdate,
     ) -> Result<(u16, serde_json::Value), UpstreamError> {
         self.0.forward(method, self.0.url(&["api", "profile", "update"]), body).await
     }

@@ -2,13 +2,15 @@
 //! HEAD and 405 as HTTP says, JSON error answers for bad bodies, paths and
 //! queries, unknown routes, CORS, and the health check.
 
-use actix_cors::Cors;
+use actix_cors::{Cors, CorsError};
 use actix_web::{
     FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder,
-    dev::{AppService, HttpServiceFactory},
+    body::{BoxBody, MessageBody},
+    dev::{AppService, HttpServiceFactory, ServiceRequest, ServiceResponse},
     error::{InternalError, JsonPayloadError, PathError, QueryPayloadError},
     guard,
     http::{Method, StatusCode, header},
+    middleware::Next,
     web,
 };
 use serde_json::json;
@@ -128,6 +130,20 @@ impl HttpServiceFactory for Endpoint {
 
 pub async fn health_check() -> impl Responder {
     web::Json(json!({ "success": true, "ver": 1 }))
+}
+
+/// A refused CORS request (foreign origin, method or header) answered as JSON
+/// like every other error: actix-cors writes its reason as `text/plain`.
+pub async fn cors_errors_as_json(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let response = next.call(req).await?;
+    let Some(refusal) = response.response().error().and_then(|err| err.as_error::<CorsError>()) else {
+        return Ok(response.map_into_boxed_body());
+    };
+    let answer = HttpResponse::build(response.status()).json(error_body("cors_refused", &refusal.to_string()));
+    Ok(response.into_response(answer))
 }
 
 /// CORS as the original backend set it (API.md, "Conventions"), plus the

@@ -84,11 +84,11 @@ impl Upstream {
 
     /// Sends `body` and hands back the answer as is when it is a 2xx or 4xx
     /// with a JSON body; a 5xx or anything unreadable is the upstream's failure.
-    pub async fn forward(
+    pub async fn forward<B: Serialize>(
         &self,
         method: reqwest::Method,
         url: Url,
-        body: &serde_json::Value,
+        body: &B,
     ) -> Result<(u16, serde_json::Value), UpstreamError> {
         let response = self.http.request(method, url).json(body).send().await.map_err(|err| self.failed(&err))?;
         let status = response.status();

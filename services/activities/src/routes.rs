@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, SecondsFormat, Utc};
-use contracts::{ACTING_USER_HANDLE, NewNotification, NotificationKind, UserShort};
+use contracts::{ACTING_USER_HANDLE, NewNotification, NotificationKind, ProfileUpdate, UserShort};
 use serde::Deserialize;
 use serde_json::json;
 use service_kit::{ApiError, http::Endpoint};
@@ -43,7 +43,7 @@ async fn user_short(state: web::Data<State>, handle: web::Path<String>) -> Resul
 async fn update_profile(
     state: web::Data<State>,
     request: actix_web::HttpRequest,
-    body: web::Json<serde_json::Value>,
+    body: web::Json<ProfileUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let span = tracing::Span::current();
     span.record("user.handle", ACTING_USER_HANDLE);

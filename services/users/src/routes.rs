@@ -1,7 +1,7 @@
 //! The users service's HTTP routes.
 
 use actix_web::{HttpResponse, web};
-use contracts::ACTING_USER_HANDLE;
+use contracts::{ACTING_USER_HANDLE, ProfileUpdate};
 use serde::Deserialize;
 use service_kit::{ApiError, http::Endpoint};
 use uuid::Uuid;
@@ -58,12 +58,6 @@ async fn users_by_uuid(state: web::Data<State>, query: web::Query<UuidsQuery>) -
         .map_err(|_| ApiError::Validation(vec!["uuids_invalid"]))?;
     let users = store::short_by_uuids(&state.db, &uuids).await?;
     Ok(HttpResponse::Ok().json(users))
-}
-
-#[derive(Deserialize)]
-struct ProfileUpdate {
-    display_name: Option<String>,
-    bio: Option<String>,
 }
 
 async fn update_profile(state: web::Data<State>, body: web::Json<ProfileUpdate>) -> Result<HttpResponse, ApiError> {

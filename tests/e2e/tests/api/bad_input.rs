@@ -24,6 +24,21 @@ async fn malformed_bodies_wrong_types_and_oversize(backend: Backend) {
     assert_eq!((status, &body["error"]), (400, &json!("malformed_json")));
     let (status, body) = read(post("{\"message\": 5, \"ttl\": \"1-day\"}", "application/json").await.unwrap()).await;
     assert_eq!((status, &body["error"]), (400, &json!("malformed_json")));
+    // A duplicate key is malformed on every body, the passed-through profile update too.
+    let (status, body) =
+        read(post("{\"message\": \"a\", \"message\": \"b\", \"ttl\": \"1-day\"}", "application/json").await.unwrap())
+            .await;
+    assert_eq!((status, &body["error"]), (400, &json!("malformed_json")));
+    let duplicate = stack
+        .http
+        .post(stack.url("/api/profile/update"))
+        .header("content-type", "application/json")
+        .body("{\"display_name\": \"a\", \"display_name\": \"b\"}")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(duplicate).await;
+    assert_eq!((status, &body["error"]), (400, &json!("malformed_json")));
     let (status, body) = read(post("message=hi", "application/x-www-form-urlencoded").await.unwrap()).await;
     assert_eq!((status, &body["error"]), (400, &json!("content_type_not_json")));
 
@@ -101,6 +116,8 @@ async fn cors_allows_only_configured_origins(backend: Backend) {
     }
     let refused = preflight("https://evil.example").await.unwrap();
     assert!(refused.headers().get("access-control-allow-origin").is_none());
+    let (status, body) = read(refused).await;
+    assert_eq!((status, &body["error"]), (400, &json!("cors_refused")), "JSON like every other error");
 
     let simple = stack
         .http
