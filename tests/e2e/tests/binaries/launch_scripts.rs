@@ -74,7 +74,7 @@ async fn the_traffic_generator_calls_every_route_without_a_5xx() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2 * 13, "{stdout}");
+    assert_eq!(lines.len(), 2 * 16, "{stdout}");
     // Every call answered, 2xx for the routes and 4xx for the mistakes, each with its trace id.
     for line in &lines {
         let fields: Vec<&str> = line.split_whitespace().collect();
@@ -82,4 +82,23 @@ async fn the_traffic_generator_calls_every_route_without_a_5xx() {
         assert_eq!(fields[3].len(), 32, "{line}");
     }
     assert!(lines.iter().any(|l| l.starts_with("422 POST  /api/activities")));
+    assert!(lines.iter().any(|l| l.starts_with("200 POST  /api/messages")));
+
+    // --load: a bounded mix at a set rate, summarised.
+    let backend = stack.activities.url("");
+    let args = ["--load", "--rate", "40", "--concurrency", "3", "--duration", "2", "--requests", "60"];
+    let output =
+        tokio::task::spawn_blocking(move || script("traffic").env("BACKEND", backend).args(args).output().unwrap())
+            .await
+            .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let summary = stdout.lines().next().unwrap();
+    let requests: usize = summary.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!((1..=60).contains(&requests), "bounded by count and time: {summary}");
+    assert!(summary.contains("2xx") && !summary.contains("5xx") && !summary.contains("failed"), "{summary}");
+    assert!(stdout.lines().any(|l| l.starts_with("latency ms: p50")), "{stdout}");
+    let traces: Vec<&str> = stdout.lines().filter(|l| l.starts_with("trace ")).collect();
+    assert_eq!(traces.len(), 3, "{stdout}");
+    assert!(traces.iter().all(|l| l.split_whitespace().nth(1).unwrap().len() == 32), "{stdout}");
 }
