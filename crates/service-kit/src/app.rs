@@ -56,9 +56,14 @@ impl Application {
     pub async fn build<S: Service>(env: &Env) -> Result<Self, StartError> {
         let config = CommonConfig::from_env(env, S::DEFAULT_PORT)?;
         let service_config = S::config(env)?;
+        // Calls between the services never redirect, and they are HTTP/1.1
+        // (reqwest's default retry covers only HTTP/2 refusals): without
+        // these, the two layers copied every request's headers for nothing.
         let http = reqwest::Client::builder()
             .connect_timeout(config.timeouts.upstream_connect)
             .timeout(config.timeouts.upstream_request)
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .build()
             .map_err(StartError::HttpClient)?;
         let http = telemetry::http_client(http);

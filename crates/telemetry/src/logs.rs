@@ -6,12 +6,12 @@
 
 use std::fmt::{self, Write};
 
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{SpanContext, TraceContextExt};
 use tracing::{Event, Subscriber, field::Field};
 use tracing_subscriber::{
     field::RecordFields,
     fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
-    registry::LookupSpan,
+    registry::{LookupSpan, SpanRef},
 };
 
 pub struct JsonLines {
@@ -30,8 +30,9 @@ where
     N: for<'a> FormatFields<'a> + 'static,
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
-        let span = ctx.lookup_current().map(|span| span.name());
-        write_event(&mut writer, &self.service, event, span, TraceIds::Plain)
+        let current = ctx.lookup_current();
+        let span = current.as_ref().map(|span| span.name());
+        write_event(&mut writer, &self.service, event, span, otel_ids(current).as_ref(), TraceIds::Plain)
     }
 }
 
@@ -55,6 +56,24 @@ pub(crate) enum TraceIds {
     WithXray,
 }
 
+/// The OpenTelemetry span context of the innermost span around an event that
+/// has one (what `Context::current()` would give if the OpenTelemetry layer
+/// attached each span's context on every enter; it does not: that cost every
+/// poll of every request future).
+pub(crate) fn otel_ids<'a, R: LookupSpan<'a>>(current: Option<SpanRef<'a, R>>) -> Option<SpanContext> {
+    let current = current?;
+    // The global dispatcher in the services; under a scoped (test)
+    // subscriber this is the no-op one while an event is being dispatched,
+    // and the line simply carries no ids.
+    tracing::dispatcher::get_default(|dispatch| {
+        current.scope().find_map(|span| {
+            let context = tracing_opentelemetry::get_otel_context(&span.id(), dispatch)?;
+            let span_context = context.span().span_context().clone();
+            span_context.is_valid().then_some(span_context)
+        })
+    })
+}
+
 /// One event as one JSON object and a newline: time, level, target, service,
 /// the event's fields, the current span's name, and the trace and span ids.
 pub(crate) fn write_event(
@@ -62,10 +81,13 @@ pub(crate) fn write_event(
     service: &str,
     event: &Event<'_>,
     span: Option<&str>,
+    span_context: Option<&SpanContext>,
     ids: TraceIds,
 ) -> fmt::Result {
     let meta = event.metadata();
-    write!(out, "{{\"timestamp\":\"{}\"", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ"))?;
+    out.write_str("{\"timestamp\":\"")?;
+    out.write_str(timestamp(chrono::Utc::now()).as_str())?;
+    out.write_char('"')?;
     write!(out, ",\"level\":\"{}\",\"target\":", meta.level())?;
     write_str(out, meta.target())?;
     out.write_str(",\"service\":")?;
@@ -77,11 +99,7 @@ pub(crate) fn write_event(
         out.write_str(",\"span\":")?;
         write_str(out, span)?;
     }
-    // The OpenTelemetry layer activates a span's context on entry.
-    let context = opentelemetry::Context::current();
-    let current = context.span();
-    let span_context = current.span_context();
-    if span_context.is_valid() {
+    if let Some(span_context) = span_context {
         let trace_id = span_context.trace_id();
         write!(out, ",\"trace_id\":\"{trace_id}\",\"span_id\":\"{}\"", span_context.span_id())?;
         if ids == TraceIds::WithXray {
@@ -94,6 +112,38 @@ pub(crate) fn write_event(
         }
     }
     out.write_str("}\n")
+}
+
+/// `2026-11-28T16:20:01.123456Z` (what `%Y-%m-%dT%H:%M:%S%.6fZ` gives),
+/// written digit by digit: chrono's `format` parses its pattern on every call,
+/// a visible share of each log line.
+fn timestamp(now: chrono::DateTime<chrono::Utc>) -> Timestamp {
+    use chrono::{Datelike, Timelike};
+    let mut text = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut value: u32| {
+        for digit in text[at..at + width].iter_mut().rev() {
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, now.year().clamp(0, 9999) as u32);
+    put(5, 2, now.month());
+    put(8, 2, now.day());
+    put(11, 2, now.hour());
+    put(14, 2, now.minute());
+    // A leap second shows as :60, as chrono's formatting shows it.
+    let nanos = now.nanosecond();
+    put(17, 2, now.second() + nanos / 1_000_000_000);
+    put(20, 6, (nanos % 1_000_000_000) / 1000);
+    Timestamp(text)
+}
+
+struct Timestamp([u8; 27]);
+
+impl Timestamp {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("ASCII digits and separators")
+    }
 }
 
 struct JsonFields<'a, W: Write> {
@@ -200,6 +250,15 @@ impl<W: Write + ?Sized> Write for Escaped<'_, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_are_written_as_chrono_formats_them() {
+        use chrono::TimeZone;
+        for (seconds, nanos) in [(0, 0), (1_795_000_000, 123_456_789), (253_402_300_799, 999_999_999)] {
+            let at = chrono::Utc.timestamp_opt(seconds, nanos).unwrap();
+            assert_eq!(timestamp(at).as_str(), at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
+        }
+    }
 
     #[test]
     fn escaping_keeps_json_valid() {

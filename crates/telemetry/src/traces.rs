@@ -43,6 +43,10 @@ pub fn provider(
         .with_id_generator(XrayIdGenerator::default())
         .with_sampler(sampler)
         .with_resource(resource);
+    // One processor for the provider: with several, the SDK clones every
+    // finished span for each of them, whether or not it exports the span
+    // (that made X-Ray cost as much at 10 % sampling as at 100 %).
+    let mut fanout = Fanout::default();
     if let Some(otlp) = &config.otlp {
         // Headers, compression and timeout: the exporter reads the standard
         // variables itself. The endpoint is the one we checked and resolved.
@@ -53,56 +57,84 @@ pub fn provider(
             .build()
             .map_err(|err| TelemetryError::Exporter(err.to_string()))?;
         let processor = BatchSpanProcessor::builder(ReportingExporter::new("otlp", exporter)).build();
-        builder = builder.with_span_processor(Only::new(processor, SpanContext::is_sampled));
+        fanout.add(processor, SpanContext::is_sampled);
     }
     if config.console {
         let processor = BatchSpanProcessor::builder(ConsoleExporter::default()).build();
-        builder = builder.with_span_processor(Only::new(processor, SpanContext::is_sampled));
+        fanout.add(processor, SpanContext::is_sampled);
     }
     if let Some(daemon) = &xray.daemon {
         let exporter = xray::DaemonExporter::new(daemon.clone(), xray::Documents::new(xray.naming.clone()));
         let processor = BatchSpanProcessor::builder(ReportingExporter::new("xray", exporter)).build();
-        builder = builder.with_span_processor(Only::new(processor, xray::sampled_for_xray));
+        fanout.add(processor, xray::sampled_for_xray);
+    }
+    if !fanout.is_empty() {
+        builder = builder.with_span_processor(fanout);
     }
     Ok(builder.build())
 }
 
-/// Hands a processor only the spans it exports. The SDK's batch processor
+/// Hands each processor only the spans it exports. The SDK's batch processor
 /// queues every recorded span, and spans recorded for X-Ray alone are not
-/// sampled for OTLP (and the other way round).
-#[derive(Debug)]
-struct Only<P> {
-    inner: P,
-    keep: fn(&SpanContext) -> bool,
+/// sampled for OTLP (and the other way round). A span is copied only when
+/// more than one processor takes it.
+#[derive(Debug, Default)]
+struct Fanout {
+    processors: Vec<(BatchSpanProcessor, Keep)>,
 }
 
-impl<P> Only<P> {
-    fn new(inner: P, keep: fn(&SpanContext) -> bool) -> Self {
-        Self { inner, keep }
+/// Whether a processor exports a span of this context.
+type Keep = fn(&SpanContext) -> bool;
+
+impl Fanout {
+    fn add(&mut self, processor: BatchSpanProcessor, keep: Keep) {
+        self.processors.push((processor, keep));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.processors.is_empty()
+    }
+
+    fn all(&self, each: impl Fn(&BatchSpanProcessor) -> OTelSdkResult) -> OTelSdkResult {
+        // Every processor is flushed or shut down even when one fails.
+        let mut result = Ok(());
+        for (processor, _) in &self.processors {
+            let outcome = each(processor);
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        result
     }
 }
 
-impl<P: SpanProcessor> SpanProcessor for Only<P> {
-    fn on_start(&self, span: &mut Span, cx: &Context) {
-        self.inner.on_start(span, cx);
+impl SpanProcessor for Fanout {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {
+        // Batch processors do nothing when a span starts.
     }
 
     fn on_end(&self, span: SpanData) {
-        if (self.keep)(&span.span_context) {
-            self.inner.on_end(span);
+        let mut takers = self.processors.iter().filter(|(_, keep)| keep(&span.span_context)).map(|(p, _)| p);
+        let Some(mut last) = takers.next() else { return };
+        for next in takers {
+            last.on_end(span.clone());
+            last = next;
         }
+        last.on_end(span);
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
+        self.all(BatchSpanProcessor::force_flush)
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
+        self.all(|processor| processor.shutdown_with_timeout(timeout))
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
+        for (processor, _) in &mut self.processors {
+            processor.set_resource(resource);
+        }
     }
 }
 

@@ -16,14 +16,22 @@ pub struct Row {
     pub read_at: Option<DateTime<Utc>>,
 }
 
-/// Newest first; a recipient sees at most this many.
-const PAGE: i64 = 50;
+/// Newest first; a recipient sees at most this many. Written into the SQL,
+/// not bound: SQLite re-prepares a statement whose bound LIMIT changes.
+macro_rules! page {
+    () => {
+        "50"
+    };
+}
 
 pub async fn for_recipient(db: &Database, recipient: Uuid) -> Result<Vec<Row>, sqlx::Error> {
-    const SQL: &str = "SELECT uuid, actor_user_uuid, activity_uuid, kind, created_at, read_at FROM notifications \
-                       WHERE recipient_user_uuid = $1 ORDER BY created_at DESC LIMIT $2";
+    const SQL: &str = concat!(
+        "SELECT uuid, actor_user_uuid, activity_uuid, kind, created_at, read_at FROM notifications \
+         WHERE recipient_user_uuid = $1 ORDER BY created_at DESC LIMIT ",
+        page!()
+    );
     db_query!(db, "SELECT", "notifications", SQL, |pool| {
-        sqlx::query_as::<_, Row>(SQL).bind(recipient).bind(PAGE).fetch_all(pool).await
+        sqlx::query_as::<_, Row>(SQL).bind(recipient).fetch_all(pool).await
     })
 }
 

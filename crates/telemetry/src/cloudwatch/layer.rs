@@ -13,7 +13,7 @@ use tracing::{Event, Subscriber, level_filters::LevelFilter};
 use tracing_subscriber::{Layer, layer::Context, registry::LookupSpan};
 
 use super::{batch::LogEvent, shipper::Message};
-use crate::logs::{TraceIds, write_event};
+use crate::logs::{TraceIds, otel_ids, write_event};
 
 thread_local! {
     /// Set on the shipper's thread: nothing it logs is shipped (no feedback loop).
@@ -77,11 +77,13 @@ where
         {
             return;
         }
-        let span = ctx.lookup_current().map(|span| span.name());
+        let current = ctx.lookup_current();
+        let span = current.as_ref().map(|span| span.name());
+        let ids = otel_ids(current);
         let message = LINE.with(|line| {
             let mut line = line.borrow_mut();
             line.clear();
-            let _ = write_event(&mut *line, &self.service, event, span, TraceIds::WithXray);
+            let _ = write_event(&mut *line, &self.service, event, span, ids.as_ref(), TraceIds::WithXray);
             line.trim_end().to_owned()
         });
         let event = LogEvent::new(chrono::Utc::now().timestamp_millis(), message);

@@ -25,29 +25,38 @@ impl Row {
 }
 
 /// An inbox lists at most this many conversations, a conversation at most
-/// this many (latest) messages.
-const PAGE: i64 = 100;
+/// this many (latest) messages. Written into the SQL, not bound: SQLite
+/// re-prepares a statement whose LIMIT is a bound parameter.
+macro_rules! page {
+    () => {
+        "100"
+    };
+}
 
 /// The last message of each conversation `user` is part of, newest first.
 pub async fn latest_per_group(db: &Database, user: Uuid) -> Result<Vec<Row>, sqlx::Error> {
-    const SQL: &str = "SELECT m.uuid, m.message_group_uuid, m.sender_user_uuid, m.receiver_user_uuid, m.message, \
+    const SQL: &str = concat!(
+        "SELECT m.uuid, m.message_group_uuid, m.sender_user_uuid, m.receiver_user_uuid, m.message, \
                        m.created_at FROM messages m \
                        WHERE (m.sender_user_uuid = $1 OR m.receiver_user_uuid = $1) \
                        AND NOT EXISTS (SELECT 1 FROM messages later \
                        WHERE later.message_group_uuid = m.message_group_uuid \
                        AND (later.created_at > m.created_at OR (later.created_at = m.created_at AND later.uuid > m.uuid))) \
-                       ORDER BY m.created_at DESC LIMIT $2";
-    db_query!(db, "SELECT", "messages", SQL, |pool| {
-        sqlx::query_as::<_, Row>(SQL).bind(user).bind(PAGE).fetch_all(pool).await
-    })
+                       ORDER BY m.created_at DESC LIMIT ",
+        page!()
+    );
+    db_query!(db, "SELECT", "messages", SQL, |pool| { sqlx::query_as::<_, Row>(SQL).bind(user).fetch_all(pool).await })
 }
 
 /// The latest messages of one conversation, oldest first.
 pub async fn in_group(db: &Database, group: Uuid) -> Result<Vec<Row>, sqlx::Error> {
-    const SQL: &str = "SELECT uuid, message_group_uuid, sender_user_uuid, receiver_user_uuid, message, created_at \
-                       FROM messages WHERE message_group_uuid = $1 ORDER BY created_at DESC, uuid DESC LIMIT $2";
+    const SQL: &str = concat!(
+        "SELECT uuid, message_group_uuid, sender_user_uuid, receiver_user_uuid, message, created_at \
+         FROM messages WHERE message_group_uuid = $1 ORDER BY created_at DESC, uuid DESC LIMIT ",
+        page!()
+    );
     let mut rows = db_query!(db, "SELECT", "messages", SQL, |pool| {
-        sqlx::query_as::<_, Row>(SQL).bind(group).bind(PAGE).fetch_all(pool).await
+        sqlx::query_as::<_, Row>(SQL).bind(group).fetch_all(pool).await
     })?;
     rows.reverse();
     Ok(rows)
