@@ -22,6 +22,11 @@ pub struct TelemetryConfig {
     pub propagators: Vec<PropagatorKind>,
     /// Said once in the logs after start (the subscriber is not up while parsing).
     pub notes: Vec<String>,
+    /// `TELEMETRY_SHUTDOWN_TIMEOUT_MS` (3000): the most all flushing at
+    /// shutdown may take (spans, then CloudWatch), so that with the request
+    /// drain (`SHUTDOWN_TIMEOUT_MS`) a stop ends inside a container's grace
+    /// period.
+    pub shutdown_budget: std::time::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +48,16 @@ impl TelemetryConfig {
     pub fn from_env(default_service: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, TelemetryError> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let mut notes = Vec::new();
+        let shutdown_budget = match get("TELEMETRY_SHUTDOWN_TIMEOUT_MS") {
+            None => std::time::Duration::from_millis(3000),
+            Some(value) => {
+                value.parse().map(std::time::Duration::from_millis).map_err(|_| TelemetryError::InvalidVariable {
+                    variable: "TELEMETRY_SHUTDOWN_TIMEOUT_MS",
+                    value,
+                    reason: "not a whole number of milliseconds".into(),
+                })?
+            }
+        };
 
         let service_name = get("OTEL_SERVICE_NAME")
             .or_else(|| get("OTEL_RESOURCE_ATTRIBUTES").and_then(|attrs| resource_attribute(&attrs, "service.name")))
@@ -107,6 +122,7 @@ impl TelemetryConfig {
                     console,
                     propagators: propagators(&get, &mut notes),
                     notes,
+                    shutdown_budget,
                 });
             }
             Some(OtlpTarget { traces_endpoint, header_names })
@@ -121,7 +137,7 @@ impl TelemetryConfig {
         };
 
         let propagators = propagators(&get, &mut notes);
-        Ok(Self { service_name, sdk_disabled, otlp, console, propagators, notes })
+        Ok(Self { service_name, sdk_disabled, otlp, console, propagators, notes, shutdown_budget })
     }
 }
 

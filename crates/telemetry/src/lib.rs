@@ -56,10 +56,9 @@ pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
     cloudwatch: Option<cloudwatch::Shipper>,
     stdout: Option<WorkerGuard>,
+    /// `TELEMETRY_SHUTDOWN_TIMEOUT_MS`: all the flushing at shutdown shares it.
+    shutdown_budget: std::time::Duration,
 }
-
-/// How long shutdown waits for the last log lines to reach CloudWatch.
-const CLOUDWATCH_SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Installs logs and tracing for `service` (the default `OTEL_SERVICE_NAME`).
 /// Call it once, before the async runtime starts.
@@ -134,7 +133,7 @@ pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
     for note in &config.notes {
         tracing::warn!(target: "telemetry", "{note}");
     }
-    Ok(Telemetry { provider, cloudwatch, stdout: Some(stdout_guard) })
+    Ok(Telemetry { provider, cloudwatch, stdout: Some(stdout_guard), shutdown_budget: config.shutdown_budget })
 }
 
 /// Spans of our own code and libraries at INFO and above, and no events:
@@ -176,14 +175,23 @@ impl Telemetry {
         self.close();
     }
 
+    /// One budget for every flush, spent in order: a dead span exporter
+    /// leaves CloudWatch only what remains, and shutdown never takes longer
+    /// than the budget (plus the stdout writer's last lines).
     fn close(&mut self) {
+        let deadline = std::time::Instant::now() + self.shutdown_budget;
         if let Some(provider) = self.provider.take()
-            && let Err(err) = provider.shutdown()
+            && let Err(err) = provider.shutdown_with_timeout(self.shutdown_budget)
         {
-            tracing::warn!(target: "telemetry", error = %err, "flushing spans at shutdown failed");
+            tracing::warn!(
+                target: "telemetry",
+                error = %err,
+                budget_ms = self.shutdown_budget.as_millis() as u64,
+                "spans still buffered at shutdown were not flushed"
+            );
         }
         if let Some(cloudwatch) = self.cloudwatch.take() {
-            cloudwatch.shutdown(CLOUDWATCH_SHUTDOWN_LIMIT);
+            cloudwatch.shutdown(deadline.saturating_duration_since(std::time::Instant::now()));
         }
         drop(self.stdout.take());
     }

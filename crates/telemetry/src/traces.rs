@@ -127,8 +127,12 @@ impl SpanProcessor for Fanout {
         self.all(BatchSpanProcessor::force_flush)
     }
 
+    /// The processors share `timeout`: each gets what the ones before it left.
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.all(|processor| processor.shutdown_with_timeout(timeout))
+        let deadline = std::time::Instant::now() + timeout;
+        self.all(|processor| {
+            processor.shutdown_with_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        })
     }
 
     fn set_resource(&mut self, resource: &Resource) {

@@ -83,10 +83,19 @@ impl Shipper {
                 Err(_) => return,
             }
         }
-        if stopped.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_ok()
-            && let Some(thread) = self.thread.take()
-        {
-            let _ = thread.join();
+        if stopped.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_ok() {
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        } else {
+            // The shipper is still sending (CloudWatch slow or unreachable):
+            // what it holds is lost with the process, and said so.
+            let queued = self.queue.max_capacity() - self.queue.capacity();
+            tracing::warn!(
+                target: "telemetry",
+                queued_lines = queued,
+                "CloudWatch did not take the last log lines within the shutdown budget; they are lost"
+            );
         }
         let dropped = self.shared.dropped.load(Ordering::Relaxed);
         if dropped > 0 {

@@ -51,6 +51,7 @@ fn a_bad_variable_stops_the_service_with_one_line_naming_it_before_touching_anyt
         ("NOTIFICATIONS_URL", "ftp://x"),
         ("UPSTREAM_TIMEOUT_MS", "soon"),
         ("REQUEST_BODY_TIMEOUT_MS", "-1"),
+        ("TELEMETRY_SHUTDOWN_TIMEOUT_MS", "3s"),
         ("RUST_LOG", "info,[[["),
         ("CLOUDWATCH_RETENTION_DAYS", "2"),
         ("AWS_XRAY_DAEMON_ADDRESS", "xray-daemon"),

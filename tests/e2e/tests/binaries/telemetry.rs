@@ -290,6 +290,40 @@ async fn a_silent_exporter_does_not_slow_requests() {
     drop(silent);
 }
 
+/// Exporters that never answer cannot hold a stop past its budget: spans and
+/// CloudWatch share TELEMETRY_SHUTDOWN_TIMEOUT_MS, and what was not flushed
+/// is said.
+#[tokio::test]
+async fn a_stop_with_silent_exporters_ends_within_the_shutdown_budget_and_says_what_was_lost() {
+    let (endpoint, silent) = e2e::silent_peer_url();
+    let data = tempfile::tempdir().unwrap();
+    let env = [
+        ("CRUDDUR_DATA_DIR", data.path().to_str().unwrap()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "30000"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "60000"),
+        ("CLOUDWATCH_LOG_GROUP", "cruddur"),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("TELEMETRY_SHUTDOWN_TIMEOUT_MS", "1500"),
+    ];
+    let mut users = Service::start("users", &env);
+    for _ in 0..5 {
+        assert_eq!(reqwest::get(users.url("/api/health-check")).await.unwrap().status(), 200);
+    }
+    let signalled = Instant::now();
+    users.signal("TERM");
+    assert!(users.wait(Duration::from_secs(30)).success(), "{}", users.stderr());
+    // The budget, plus the stdout writer and process exit: far from the
+    // 30 s export timeout and the old 5 s + 10 s.
+    assert!(signalled.elapsed() < Duration::from_millis(1500 + 2500), "{:?}", signalled.elapsed());
+    let lines = users.stdout_lines();
+    assert!(lines.iter().any(|l| l.contains("spans still buffered at shutdown were not flushed")), "{lines:#?}");
+    drop(silent);
+}
+
 #[tokio::test]
 async fn spans_of_the_last_requests_arrive_after_sigterm() {
     let receiver = Receiver::start();
