@@ -12,6 +12,7 @@ use actix_web::{
     Error, HttpResponse,
     body::{EitherBody, MessageBody},
     dev::{Payload, ServiceRequest, ServiceResponse},
+    http::header,
     middleware::Next,
     web,
 };
@@ -23,6 +24,14 @@ pub async fn read_body_within(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    // A request that announces no body (most GETs) has nothing to wait for:
+    // no timer, no copy.
+    let headers = req.headers();
+    let announces_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers.get(header::CONTENT_LENGTH).is_some_and(|length| length.as_bytes() != b"0");
+    if !announces_body {
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+    }
     let payload = req.extract::<web::Payload>().await?;
     match tokio::time::timeout(deadline, payload.to_bytes_limited(JSON_BODY_LIMIT)).await {
         Ok(Ok(Ok(body))) => {
