@@ -92,6 +92,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(http::cors_errors_as_json))
                 .wrap(actix_web::middleware::from_fn(telemetry::after_request))
                 .wrap(telemetry::RequestTracing::new())
+                .wrap(actix_web::middleware::from_fn(crate::request_task::on_own_task))
                 .app_data(state.clone())
                 .app_data(http::json_config())
                 .app_data(http::path_config())

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+mod request_task;
 pub mod upstream;
 
 pub use app::{Application, Service, StartError, main};
