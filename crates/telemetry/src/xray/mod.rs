@@ -5,8 +5,8 @@
 //!
 //! Replaced upstream later: `opentelemetry-aws` 0.21 ships an X-Ray exporter,
 //! but it needs OpenTelemetry 0.33, and tracing-actix-web and reqwest-tracing
-//! are on 0.32. Once they move, `daemon` and `segment` give way to
-//! `opentelemetry_aws::trace::XrayExporter` (keep the sampler and propagator:
+//! are on 0.32. Once they move, `daemon`, `document` and `translation` give
+//! way to `opentelemetry_aws::trace::XrayExporter` (keep the sampler and propagator:
 //! upstream has no local-rules sampler and ties X-Ray's `Sampled` to the
 //! OpenTelemetry sampling flag).
 //!
@@ -18,16 +18,21 @@
 //! are whole.
 
 mod daemon;
+mod decision;
+mod document;
 mod propagator;
-mod sampling;
-mod segment;
+mod rules;
+mod sampler;
+mod translation;
 
 use crate::TelemetryError;
 
-pub use daemon::{DaemonExporter, sampled_for_xray};
+pub use daemon::DaemonExporter;
+pub use decision::sampled_for_xray;
 pub use propagator::XrayPropagator;
-pub use sampling::{SamplingRules, XraySampler};
-pub use segment::Documents;
+pub use rules::SamplingRules;
+pub use sampler::XraySampler;
+pub use translation::Documents;
 
 /// The sampling rule at the repository root, built into every binary so a
 /// container needs no file; `AWS_XRAY_SAMPLING_RULES` names another.

@@ -19,7 +19,7 @@ use opentelemetry::{
     trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState},
 };
 
-use super::sampling::{decision, with_decision};
+use super::decision::{decision, with_decision};
 
 const HEADER: &str = "x-amzn-trace-id";
 
