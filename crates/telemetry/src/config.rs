@@ -3,7 +3,7 @@
 
 use url::Url;
 
-use crate::TelemetryError;
+use crate::error::TelemetryError;
 
 /// The spec's default OTLP/HTTP traces endpoint, used when `otlp` is asked
 /// for explicitly without an endpoint.

@@ -12,8 +12,10 @@ mod cloudwatch;
 mod config;
 mod console;
 mod db;
+mod error;
 mod http_client;
 mod http_server;
+mod instance;
 mod logs;
 mod propagation;
 mod traces;
@@ -28,25 +30,10 @@ use tracing_subscriber::{EnvFilter, Layer, filter::Targets, layer::SubscriberExt
 pub use cloudwatch::{CloudWatchConfig, LogEvent, into_batches};
 pub use config::{OtlpTarget, PropagatorKind, TelemetryConfig};
 pub use db::record_result;
+pub use error::TelemetryError;
 pub use http_client::{HttpClient, http_client};
 pub use http_server::{RequestTracing, ServerSpanBuilder, after_request};
 use xray::XrayConfig;
-
-#[derive(Debug, thiserror::Error)]
-pub enum TelemetryError {
-    #[error("invalid {variable}={value:?}: {reason}")]
-    InvalidEndpoint { variable: &'static str, value: String, reason: String },
-    #[error("OTEL_EXPORTER_OTLP_PROTOCOL={0:?} is not supported: only http/protobuf")]
-    UnsupportedProtocol(String),
-    #[error("cannot build the OTLP exporter: {0}")]
-    Exporter(String),
-    #[error("invalid {variable}={value:?}: {reason}")]
-    InvalidVariable { variable: &'static str, value: String, reason: String },
-    #[error("invalid RUST_LOG: {0}")]
-    Filter(String),
-    #[error("a global tracing subscriber is already installed")]
-    AlreadyInstalled,
-}
 
 /// Keeps telemetry running. [`Telemetry::shutdown`] (or drop) flushes the
 /// buffered spans, then the buffered log lines. Call it after the HTTP server
@@ -85,7 +72,7 @@ pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
     let (spans, provider) = if config.sdk_disabled {
         (None, None)
     } else {
-        let instance = instance_id(&config.service_name);
+        let instance = instance::instance_id(&config.service_name);
         let provider = traces::provider(&config, &xray_config, &instance)?;
         opentelemetry::global::set_text_map_propagator(propagation::composite(&config.propagators));
         opentelemetry::global::set_tracer_provider(provider.clone());
@@ -151,21 +138,6 @@ fn span_filter<S: tracing::Subscriber>() -> impl tracing_subscriber::layer::Filt
         // The CloudWatch shipper's own AWS SDK calls.
         .with_target("aws_", LevelFilter::OFF);
     targets.and(filter_fn(|meta| meta.is_span()))
-}
-
-/// `service.instance.id`: host and process.
-fn instance_id(service: &str) -> String {
-    format!("{service}-{}-{}", hostname(), std::process::id())
-}
-
-/// The container's or machine's name (`HOSTNAME`, else the kernel's).
-pub(crate) fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 impl Telemetry {

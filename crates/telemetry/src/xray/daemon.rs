@@ -14,7 +14,7 @@ use opentelemetry_sdk::{
     trace::{SpanData, SpanExporter},
 };
 
-use super::Documents;
+use super::translation::Documents;
 
 /// How long a resolved daemon address is trusted: compose may restart the
 /// daemon under a new IP.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use opentelemetry::KeyValue;
 use serde::Deserialize;
 
-use super::wildcard_match;
+use super::naming::wildcard_match;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {

@@ -16,8 +16,8 @@ use opentelemetry::{
 use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
 
 use super::{
-    SegmentNaming,
     decision::{decision, with_decision},
+    naming::SegmentNaming,
     rules::{Request, Rule, SamplingRules},
 };
 

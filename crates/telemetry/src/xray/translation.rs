@@ -17,11 +17,11 @@ use opentelemetry::{
 use opentelemetry_sdk::trace::SpanData;
 
 use super::{
-    SegmentNaming,
     document::{
         Annotations, Aws, Cause, Datagrams, Document, Exception, Http, HttpRequest, HttpResponse, Metadata, Sdk, Sql,
         fit,
     },
+    naming::SegmentNaming,
     propagator::xray_trace_id,
 };
 
