@@ -27,12 +27,13 @@ use tracing::level_filters::LevelFilter;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::{EnvFilter, Layer, filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
 
-pub use cloudwatch::{CloudWatchConfig, LogEvent, into_batches};
-pub use config::{OtlpTarget, PropagatorKind, TelemetryConfig};
+// What the services use; everything else stays inside the crate.
+use cloudwatch::CloudWatchConfig;
+use config::TelemetryConfig;
 pub use db::record_result;
 pub use error::TelemetryError;
 pub use http_client::{HttpClient, http_client};
-pub use http_server::{RequestTracing, ServerSpanBuilder, after_request};
+pub use http_server::{RequestTracing, after_request};
 use xray::XrayConfig;
 
 /// Keeps telemetry running. [`Telemetry::shutdown`] (or drop) flushes the
@@ -77,7 +78,9 @@ pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
         opentelemetry::global::set_text_map_propagator(propagation::composite(&config.propagators));
         opentelemetry::global::set_tracer_provider(provider.clone());
         let layer = tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer(service))
+            // Named as the resource is (OTEL_SERVICE_NAME wins over the code's
+            // default), so a span's scope and its service agree.
+            .with_tracer(provider.tracer(config.service_name.clone()))
             .with_location(false)
             .with_threads(false)
             .with_target(false)

@@ -13,6 +13,5 @@ mod config;
 mod layer;
 mod shipper;
 
-pub use batch::{LogEvent, into_batches};
 pub use config::CloudWatchConfig;
 pub use shipper::Shipper;

@@ -25,6 +25,7 @@ mod naming;
 mod propagator;
 mod rules;
 mod sampler;
+mod trace_id;
 mod translation;
 
 pub use config::XrayConfig;
@@ -32,4 +33,5 @@ pub use daemon::DaemonExporter;
 pub use decision::sampled_for_xray;
 pub use propagator::XrayPropagator;
 pub use sampler::XraySampler;
+pub use trace_id::XrayTraceId;
 pub use translation::Documents;

@@ -22,7 +22,7 @@ use super::{
         fit,
     },
     naming::SegmentNaming,
-    propagator::xray_trace_id,
+    trace_id::XrayTraceId,
 };
 
 /// Attributes worth filtering traces on in the X-Ray console: indexed as
@@ -76,7 +76,7 @@ impl Documents {
         let mut buffer = Vec::with_capacity(4096);
         for i in top_level {
             let span = &batch[i];
-            let trace_id = xray_trace_id(span.span_context.trace_id());
+            let trace_id = XrayTraceId(span.span_context.trace_id()).to_string();
             let mut document = self.document(batch, i, &children);
             document.trace_id = Some(&trace_id);
             if !is_segment(span) {
