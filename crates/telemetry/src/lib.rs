@@ -21,6 +21,7 @@ mod propagation;
 mod traces;
 mod xray;
 
+use environment::Env;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::level_filters::LevelFilter;
@@ -48,17 +49,22 @@ pub struct Telemetry {
     shutdown_budget: std::time::Duration,
 }
 
-/// Installs logs and tracing for `service` (the default `OTEL_SERVICE_NAME`).
-/// Call it once, before the async runtime starts.
+/// Installs logs and tracing for `service` (the default `OTEL_SERVICE_NAME`),
+/// configured by the process environment. Call it once, before the async
+/// runtime starts.
 pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
-    let config = TelemetryConfig::from_env(service, |name| std::env::var(name).ok())?;
-    let cloudwatch_config = CloudWatchConfig::from_env(|name| std::env::var(name).ok())?;
-    let xray_config = XrayConfig::from_env(&config.service_name, |name| std::env::var(name).ok())?;
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(directives) if !directives.trim().is_empty() => {
-            EnvFilter::try_new(&directives).map_err(|err| TelemetryError::Filter(err.to_string()))?
-        }
-        _ => EnvFilter::new("info"),
+    init_with(service, &Env::process())
+}
+
+/// [`init`] reading its variables from `env` (the same reader service-kit's
+/// configuration uses), so a test can install telemetry from a map.
+pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, TelemetryError> {
+    let config = TelemetryConfig::from_env(service, env)?;
+    let cloudwatch_config = CloudWatchConfig::from_env(env)?;
+    let xray_config = XrayConfig::from_env(&config.service_name, env)?;
+    let filter = match env.get("RUST_LOG") {
+        Some(directives) => EnvFilter::try_new(&directives).map_err(|err| TelemetryError::Filter(err.to_string()))?,
+        None => EnvFilter::new("info"),
     };
     // Lossy: when stdout cannot keep up, lines are dropped (and counted by
     // tracing-appender) rather than making a request wait.

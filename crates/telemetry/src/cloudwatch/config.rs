@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use tracing::level_filters::LevelFilter;
 
+use environment::{Env, InvalidVariable};
+
 use crate::error::TelemetryError;
 
 /// Retention periods CloudWatch Logs accepts (PutRetentionPolicy).
@@ -27,13 +29,11 @@ pub struct CloudWatchConfig {
 }
 
 impl CloudWatchConfig {
-    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, TelemetryError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    pub fn from_env(env: &Env) -> Result<Option<Self>, TelemetryError> {
+        let get = |name: &str| env.get(name);
         let Some(log_group) = get("CLOUDWATCH_LOG_GROUP") else { return Ok(None) };
-        let invalid = |variable: &'static str, value: String, reason: &str| TelemetryError::InvalidVariable {
-            variable,
-            value,
-            reason: reason.to_owned(),
+        let invalid = |variable: &'static str, value: String, reason: &str| {
+            TelemetryError::from(InvalidVariable::new(variable, value, reason))
         };
         let level = match get("CLOUDWATCH_LOG_LEVEL") {
             None => LevelFilter::INFO,
@@ -78,7 +78,7 @@ mod tests {
     use super::*;
 
     fn config(pairs: &'static [(&'static str, &'static str)]) -> Result<Option<CloudWatchConfig>, TelemetryError> {
-        CloudWatchConfig::from_env(|name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+        CloudWatchConfig::from_env(&Env::from_pairs(pairs.iter().copied()))
     }
 
     #[test]

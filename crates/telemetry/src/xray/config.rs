@@ -2,6 +2,8 @@
 //! naming, read and checked once at start.
 
 use super::{naming::SegmentNaming, rules::SamplingRules};
+use environment::{Env, InvalidVariable};
+
 use crate::error::TelemetryError;
 
 /// The sampling rule at the repository root, built into every binary so a
@@ -18,17 +20,13 @@ pub struct XrayConfig {
 }
 
 impl XrayConfig {
-    pub fn from_env(service_name: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, TelemetryError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    pub fn from_env(service_name: &str, env: &Env) -> Result<Self, TelemetryError> {
+        let get = |name: &str| env.get(name);
         let daemon = get("AWS_XRAY_DAEMON_ADDRESS").map(|value| udp_address(&value)).transpose()?;
         let rules = match get("AWS_XRAY_SAMPLING_RULES") {
             None => SamplingRules::parse(DEFAULT_RULES).expect("xray.json at the repository root is valid"),
             Some(path) => {
-                let invalid = |reason: String| TelemetryError::InvalidVariable {
-                    variable: "AWS_XRAY_SAMPLING_RULES",
-                    value: path.clone(),
-                    reason,
-                };
+                let invalid = |reason: String| InvalidVariable::new("AWS_XRAY_SAMPLING_RULES", path.clone(), reason);
                 let text = std::fs::read_to_string(&path).map_err(|err| invalid(err.to_string()))?;
                 SamplingRules::parse(&text).map_err(invalid)?
             }
@@ -41,11 +39,7 @@ impl XrayConfig {
 /// `host:port`, or the SDKs' two-address form `tcp:host:port udp:host:port`
 /// (segments use the UDP one).
 fn udp_address(value: &str) -> Result<String, TelemetryError> {
-    let invalid = |reason: &str| TelemetryError::InvalidVariable {
-        variable: "AWS_XRAY_DAEMON_ADDRESS",
-        value: value.to_owned(),
-        reason: reason.to_owned(),
-    };
+    let invalid = |reason: &str| TelemetryError::from(InvalidVariable::new("AWS_XRAY_DAEMON_ADDRESS", value, reason));
     let address = if value.contains(' ') {
         value
             .split_whitespace()
@@ -75,7 +69,7 @@ mod tests {
 
     #[test]
     fn the_built_in_rules_are_the_repositorys_xray_json() {
-        let config = XrayConfig::from_env("activities", |_| None).unwrap();
+        let config = XrayConfig::from_env("activities", &Env::from_fn(|_| None)).unwrap();
         assert!(config.daemon.is_none());
         let rule = &config.rules.rules()[0];
         assert_eq!((rule.name.as_str(), rule.fixed_rate, rule.reservoir_size), ("Cruddur", 0.1, 5));
