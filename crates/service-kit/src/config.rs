@@ -2,78 +2,12 @@
 //! a value that does not parse stops the service at start with one line that
 //! names the variable (`ConfigError`'s `Display`).
 
-use std::{str::FromStr, time::Duration};
+use std::time::Duration;
 
+/// The reader and its error are shared with telemetry (crates/environment),
+/// so every variable of a service is read and refused the same way.
+pub use environment::{Env, InvalidVariable as ConfigError};
 use url::Url;
-
-#[derive(Debug, thiserror::Error)]
-#[error("invalid {variable}={value:?}: {reason}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub value: String,
-    pub reason: String,
-}
-
-type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
-
-/// Reads variables through a lookup (the process environment in production,
-/// a map in tests, so tests never touch the process-global environment).
-/// Unset and empty are the same: the default applies.
-pub struct Env {
-    lookup: Lookup,
-}
-
-impl Env {
-    pub fn process() -> Self {
-        Self::from_fn(|name| std::env::var(name).ok())
-    }
-
-    pub fn from_fn(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
-        Self { lookup: Box::new(lookup) }
-    }
-
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        let map: std::collections::HashMap<String, String> =
-            pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-        Self::from_fn(move |name| map.get(name).cloned())
-    }
-
-    pub fn get(&self, name: &str) -> Option<String> {
-        (self.lookup)(name).filter(|value| !value.trim().is_empty())
-    }
-
-    pub fn parse_or<T>(&self, variable: &'static str, default: T) -> Result<T, ConfigError>
-    where
-        T: FromStr,
-        T::Err: std::fmt::Display,
-    {
-        match self.get(variable) {
-            None => Ok(default),
-            Some(value) => {
-                value.trim().parse().map_err(|err: T::Err| ConfigError { variable, reason: err.to_string(), value })
-            }
-        }
-    }
-
-    pub fn url_or(&self, variable: &'static str, default: &str) -> Result<Url, ConfigError> {
-        let value = self.get(variable).unwrap_or_else(|| default.to_owned());
-        parse_http_url(variable, value)
-    }
-
-    pub fn millis_or(&self, variable: &'static str, default: Duration) -> Result<Duration, ConfigError> {
-        let millis = self.parse_or(variable, default.as_millis() as u64)?;
-        Ok(Duration::from_millis(millis))
-    }
-}
-
-fn parse_http_url(variable: &'static str, value: String) -> Result<Url, ConfigError> {
-    let error = |reason: &str| ConfigError { variable, value: value.clone(), reason: reason.to_owned() };
-    let url = Url::parse(value.trim()).map_err(|err| error(&err.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(error("expected an http:// or https:// URL with a host"));
-    }
-    Ok(url)
-}
 
 /// What every service reads the same way.
 #[derive(Debug, Clone)]

@@ -1,9 +1,11 @@
 //! What the standard `OTEL_*` variables ask for, resolved and checked once at
-//! start. Reads through a lookup so tests never touch the process environment.
+//! start. Reads through an `Env` so tests never touch the process environment.
 
 use url::Url;
 
-use crate::TelemetryError;
+use environment::{Env, InvalidVariable};
+
+use crate::error::TelemetryError;
 
 /// The spec's default OTLP/HTTP traces endpoint, used when `otlp` is asked
 /// for explicitly without an endpoint.
@@ -45,18 +47,14 @@ pub enum PropagatorKind {
 }
 
 impl TelemetryConfig {
-    pub fn from_env(default_service: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, TelemetryError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    pub fn from_env(default_service: &str, env: &Env) -> Result<Self, TelemetryError> {
+        let get = |name: &str| env.get(name);
         let mut notes = Vec::new();
         let shutdown_budget = match get("TELEMETRY_SHUTDOWN_TIMEOUT_MS") {
             None => std::time::Duration::from_millis(3000),
-            Some(value) => {
-                value.parse().map(std::time::Duration::from_millis).map_err(|_| TelemetryError::InvalidVariable {
-                    variable: "TELEMETRY_SHUTDOWN_TIMEOUT_MS",
-                    value,
-                    reason: "not a whole number of milliseconds".into(),
-                })?
-            }
+            Some(value) => value.parse().map(std::time::Duration::from_millis).map_err(|_| {
+                InvalidVariable::new("TELEMETRY_SHUTDOWN_TIMEOUT_MS", value, "not a whole number of milliseconds")
+            })?,
         };
 
         let service_name = get("OTEL_SERVICE_NAME")
@@ -148,17 +146,15 @@ impl TelemetryConfig {
 fn header_pairs(variable: &'static str, list: &str) -> Result<Vec<(String, bool)>, TelemetryError> {
     let mut pairs = Vec::new();
     for (position, entry) in list.split(',').enumerate().filter(|(_, entry)| !entry.trim().is_empty()) {
-        let invalid = |reason: String| TelemetryError::InvalidVariable {
-            variable,
-            value: "…".to_owned(),
-            reason: format!("{reason} (the value is not shown: it may hold a key)"),
+        let invalid = |reason: String| {
+            InvalidVariable::new(variable, "…", format!("{reason} (the value is not shown: it may hold a key)"))
         };
         let Some((name, value)) = entry.split_once('=') else {
-            return Err(invalid(format!("entry {} is not name=value", position + 1)));
+            return Err(invalid(format!("entry {} is not name=value", position + 1)).into());
         };
         let name = name.trim();
         if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(invalid(format!("entry {} has no valid header name", position + 1)));
+            return Err(invalid(format!("entry {} has no valid header name", position + 1)).into());
         }
         pairs.push((name.to_ascii_lowercase(), !value.trim().is_empty()));
     }
@@ -200,14 +196,10 @@ fn resource_attribute(attributes: &str, key: &str) -> Option<String> {
 /// `api.honeycomb.io:443` parses as a URL whose "scheme" is the host, and the
 /// exporter would silently send to localhost instead: refuse it at start.
 fn checked_url(variable: &'static str, value: &str) -> Result<Url, TelemetryError> {
-    let invalid = |reason: &str| TelemetryError::InvalidEndpoint {
-        variable,
-        value: redact_userinfo(value),
-        reason: reason.to_owned(),
-    };
+    let invalid = |reason: &str| InvalidVariable::new(variable, redact_userinfo(value), reason);
     let url = Url::parse(value).map_err(|err| invalid(&err.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(invalid("not an http:// or https:// URL (OTLP/HTTP wants e.g. https://api.honeycomb.io)"));
+        return Err(invalid("not an http:// or https:// URL (OTLP/HTTP wants e.g. https://api.honeycomb.io)").into());
     }
     Ok(url)
 }
@@ -244,9 +236,7 @@ mod tests {
 
     fn config(pairs: &[(&str, &str)]) -> Result<TelemetryConfig, TelemetryError> {
         let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        TelemetryConfig::from_env("activities", move |name| {
-            pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-        })
+        TelemetryConfig::from_env("activities", &Env::from_pairs(pairs))
     }
 
     #[test]

@@ -12,41 +12,30 @@ mod cloudwatch;
 mod config;
 mod console;
 mod db;
+mod error;
 mod http_client;
 mod http_server;
+mod instance;
 mod logs;
 mod propagation;
 mod traces;
 mod xray;
 
+use environment::Env;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::level_filters::LevelFilter;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::{EnvFilter, Layer, filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
 
-pub use cloudwatch::{CloudWatchConfig, LogEvent, into_batches};
-pub use config::{OtlpTarget, PropagatorKind, TelemetryConfig};
+// What the services use; everything else stays inside the crate.
+use cloudwatch::CloudWatchConfig;
+use config::TelemetryConfig;
 pub use db::record_result;
+pub use error::TelemetryError;
 pub use http_client::{HttpClient, http_client};
-pub use http_server::{RequestTracing, ServerSpanBuilder, after_request};
+pub use http_server::{RequestTracing, after_request};
 use xray::XrayConfig;
-
-#[derive(Debug, thiserror::Error)]
-pub enum TelemetryError {
-    #[error("invalid {variable}={value:?}: {reason}")]
-    InvalidEndpoint { variable: &'static str, value: String, reason: String },
-    #[error("OTEL_EXPORTER_OTLP_PROTOCOL={0:?} is not supported: only http/protobuf")]
-    UnsupportedProtocol(String),
-    #[error("cannot build the OTLP exporter: {0}")]
-    Exporter(String),
-    #[error("invalid {variable}={value:?}: {reason}")]
-    InvalidVariable { variable: &'static str, value: String, reason: String },
-    #[error("invalid RUST_LOG: {0}")]
-    Filter(String),
-    #[error("a global tracing subscriber is already installed")]
-    AlreadyInstalled,
-}
 
 /// Keeps telemetry running. [`Telemetry::shutdown`] (or drop) flushes the
 /// buffered spans, then the buffered log lines. Call it after the HTTP server
@@ -60,17 +49,22 @@ pub struct Telemetry {
     shutdown_budget: std::time::Duration,
 }
 
-/// Installs logs and tracing for `service` (the default `OTEL_SERVICE_NAME`).
-/// Call it once, before the async runtime starts.
+/// Installs logs and tracing for `service` (the default `OTEL_SERVICE_NAME`),
+/// configured by the process environment. Call it once, before the async
+/// runtime starts.
 pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
-    let config = TelemetryConfig::from_env(service, |name| std::env::var(name).ok())?;
-    let cloudwatch_config = CloudWatchConfig::from_env(|name| std::env::var(name).ok())?;
-    let xray_config = XrayConfig::from_env(&config.service_name, |name| std::env::var(name).ok())?;
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(directives) if !directives.trim().is_empty() => {
-            EnvFilter::try_new(&directives).map_err(|err| TelemetryError::Filter(err.to_string()))?
-        }
-        _ => EnvFilter::new("info"),
+    init_with(service, &Env::process())
+}
+
+/// [`init`] reading its variables from `env` (the same reader service-kit's
+/// configuration uses), so a test can install telemetry from a map.
+pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, TelemetryError> {
+    let config = TelemetryConfig::from_env(service, env)?;
+    let cloudwatch_config = CloudWatchConfig::from_env(env)?;
+    let xray_config = XrayConfig::from_env(&config.service_name, env)?;
+    let filter = match env.get("RUST_LOG") {
+        Some(directives) => EnvFilter::try_new(&directives).map_err(|err| TelemetryError::Filter(err.to_string()))?,
+        None => EnvFilter::new("info"),
     };
     // Lossy: when stdout cannot keep up, lines are dropped (and counted by
     // tracing-appender) rather than making a request wait.
@@ -85,12 +79,14 @@ pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
     let (spans, provider) = if config.sdk_disabled {
         (None, None)
     } else {
-        let instance = instance_id(&config.service_name);
+        let instance = instance::instance_id(&config.service_name);
         let provider = traces::provider(&config, &xray_config, &instance)?;
         opentelemetry::global::set_text_map_propagator(propagation::composite(&config.propagators));
         opentelemetry::global::set_tracer_provider(provider.clone());
         let layer = tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer(service))
+            // Named as the resource is (OTEL_SERVICE_NAME wins over the code's
+            // default), so a span's scope and its service agree.
+            .with_tracer(provider.tracer(config.service_name.clone()))
             .with_location(false)
             .with_threads(false)
             .with_target(false)
@@ -151,21 +147,6 @@ fn span_filter<S: tracing::Subscriber>() -> impl tracing_subscriber::layer::Filt
         // The CloudWatch shipper's own AWS SDK calls.
         .with_target("aws_", LevelFilter::OFF);
     targets.and(filter_fn(|meta| meta.is_span()))
-}
-
-/// `service.instance.id`: host and process.
-fn instance_id(service: &str) -> String {
-    format!("{service}-{}-{}", hostname(), std::process::id())
-}
-
-/// The container's or machine's name (`HOSTNAME`, else the kernel's).
-pub(crate) fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 impl Telemetry {

@@ -103,12 +103,7 @@ pub(crate) fn write_event(
         let trace_id = span_context.trace_id();
         write!(out, ",\"trace_id\":\"{trace_id}\",\"span_id\":\"{}\"", span_context.span_id())?;
         if ids == TraceIds::WithXray {
-            let bytes = trace_id.to_bytes();
-            out.write_str(",\"xray_trace_id\":\"1-")?;
-            bytes[..4].iter().try_for_each(|b| write!(out, "{b:02x}"))?;
-            out.write_char('-')?;
-            bytes[4..].iter().try_for_each(|b| write!(out, "{b:02x}"))?;
-            out.write_char('"')?;
+            write!(out, ",\"xray_trace_id\":\"{}\"", crate::xray::XrayTraceId(trace_id))?;
         }
     }
     out.write_str("}\n")

@@ -19,9 +19,9 @@ use opentelemetry_sdk::{
 };
 
 use crate::{
-    TelemetryError,
     config::TelemetryConfig,
     console::ConsoleExporter,
+    error::TelemetryError,
     xray::{self, XrayConfig},
 };
 

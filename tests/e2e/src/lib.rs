@@ -5,6 +5,12 @@ use std::net::TcpListener;
 
 use actix_web::{App, HttpServer, web};
 
+/// The PostgreSQL server the tests use: `TEST_POSTGRES_URL`, else the local
+/// one (every machine here has one). A URL without a database name.
+pub fn postgres_server() -> String {
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
 /// Serves `routes` on a random loopback port from the current tokio runtime,
 /// for stand-ins of the services ours talk to (OTLP, AWS, Honeycomb…).
 /// Returns the base URL.

@@ -1,29 +1,23 @@
 //! The tracing layer that offers each event to the shipper's queue.
 
 use std::{
-    cell::{Cell, RefCell},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
+    cell::RefCell,
+    sync::{Arc, atomic::Ordering},
 };
 
 use tokio::sync::mpsc;
 use tracing::{Event, Subscriber, level_filters::LevelFilter};
 use tracing_subscriber::{Layer, layer::Context, registry::LookupSpan};
 
-use super::{batch::LogEvent, shipper::Message};
+use super::{
+    batch::LogEvent,
+    channel::{Message, Shared, on_shipper_thread, unshipped},
+};
 use crate::logs::{TraceIds, otel_ids, write_event};
 
 thread_local! {
-    /// Set on the shipper's thread: nothing it logs is shipped (no feedback loop).
-    static SHIPPER_THREAD: Cell<bool> = const { Cell::new(false) };
     /// Reused per thread for formatting; only the finished line is copied out.
     static LINE: RefCell<String> = const { RefCell::new(String::new()) };
-}
-
-pub(super) fn mark_shipper_thread() {
-    SHIPPER_THREAD.with(|flag| flag.set(true));
 }
 
 /// Targets of the libraries the shipper itself uses (some work on other
@@ -35,27 +29,6 @@ pub struct CloudWatchLayer {
     level: LevelFilter,
     queue: mpsc::Sender<Message>,
     shared: Arc<Shared>,
-}
-
-/// What the layer and the shipper both see.
-pub(super) struct Shared {
-    /// Off when CloudWatch cannot be used at all (no region, no credentials).
-    pub enabled: AtomicBool,
-    /// Lines lost, for the report at shutdown.
-    pub dropped: AtomicU64,
-    pub queue_full_reported: AtomicBool,
-    pub failure_reported: AtomicBool,
-}
-
-impl Default for Shared {
-    fn default() -> Self {
-        Self {
-            enabled: AtomicBool::new(true),
-            dropped: AtomicU64::new(0),
-            queue_full_reported: AtomicBool::new(false),
-            failure_reported: AtomicBool::new(false),
-        }
-    }
 }
 
 impl CloudWatchLayer {
@@ -72,7 +45,7 @@ where
         let meta = event.metadata();
         if *meta.level() > self.level
             || !self.shared.enabled.load(Ordering::Relaxed)
-            || SHIPPER_THREAD.with(Cell::get)
+            || on_shipper_thread()
             || OWN_TRANSPORT.iter().any(|prefix| meta.target().starts_with(prefix))
         {
             return;
@@ -99,9 +72,7 @@ where
 
 /// Reporting a drop must not itself go through the layer that is dropping.
 fn report_first_drop() {
-    SHIPPER_THREAD.with(|flag| {
-        let was = flag.replace(true);
+    unshipped(|| {
         tracing::warn!(target: "telemetry", "CloudWatch log queue full: log lines are dropped (total reported at shutdown)");
-        flag.set(was);
     });
 }

@@ -17,18 +17,12 @@ use tokio::sync::mpsc;
 use tracing_subscriber::Layer;
 
 use super::{
-    CloudWatchConfig,
     batch::{self, LogEvent},
-    layer::{CloudWatchLayer, Shared, mark_shipper_thread},
-    stream_name,
+    channel::{Message, Shared, mark_shipper_thread},
+    config::CloudWatchConfig,
+    layer::CloudWatchLayer,
 };
-use crate::TelemetryError;
-
-pub(super) enum Message {
-    Event(LogEvent),
-    /// Send everything still queued, then stop and say so.
-    Shutdown(std::sync::mpsc::Sender<()>),
-}
+use crate::{error::TelemetryError, instance::hostname};
 
 /// Waits after a failed call before the next, doubling up to the maximum.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -102,6 +96,15 @@ impl Shipper {
             tracing::warn!(target: "telemetry", dropped_lines = dropped, "log lines not shipped to CloudWatch");
         }
     }
+}
+
+/// `{service}/{host}/{pid}-{start time}`: which service and which instance
+/// wrote a stream, readable in the console; unique across restarts.
+fn stream_name(service: &str) -> String {
+    let host = hostname();
+    let started = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    // ':' and '*' are not allowed in stream names.
+    format!("{service}/{host}/{}-{started}", std::process::id()).replace([':', '*'], "-")
 }
 
 struct Sender {
@@ -333,5 +336,18 @@ where
             format!("{}: {}", service.err().code().unwrap_or("error"), service.err().message().unwrap_or_default())
         }
         other => aws_sdk_cloudwatchlogs::error::DisplayErrorContext(other).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_names_say_service_and_instance() {
+        let name = stream_name("activities");
+        assert!(name.starts_with("activities/"), "{name}");
+        assert!(name.contains(&std::process::id().to_string()));
+        assert!(!name.contains(':') && !name.contains('*'));
     }
 }

@@ -9,13 +9,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use opentelemetry::trace::SpanContext;
 use opentelemetry_sdk::{
     error::{OTelSdkError, OTelSdkResult},
     trace::{SpanData, SpanExporter},
 };
 
-use super::{Documents, sampling::decision};
+use super::translation::Documents;
 
 /// How long a resolved daemon address is trusted: compose may restart the
 /// daemon under a new IP.
@@ -86,9 +85,4 @@ impl SpanExporter for DaemonExporter {
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
         Ok(())
     }
-}
-
-/// Whether X-Ray sampled the trace of `context` (its `xray` trace state entry).
-pub fn sampled_for_xray(context: &SpanContext) -> bool {
-    decision(context.trace_state()) == Some(true)
 }

@@ -19,7 +19,10 @@ use opentelemetry::{
     trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState},
 };
 
-use super::sampling::{decision, with_decision};
+use super::{
+    decision::{decision, with_decision},
+    trace_id::XrayTraceId,
+};
 
 const HEADER: &str = "x-amzn-trace-id";
 
@@ -73,12 +76,6 @@ fn parse_root(root: &str) -> Option<TraceId> {
     (id != TraceId::INVALID).then_some(id)
 }
 
-/// The X-Ray form of a trace id, as segments and the header show it.
-pub fn xray_trace_id(trace_id: TraceId) -> String {
-    let hex = trace_id.to_string();
-    format!("1-{}-{}", &hex[..8], &hex[8..])
-}
-
 impl TextMapPropagator for XrayPropagator {
     fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
         let span = cx.span();
@@ -91,7 +88,7 @@ impl TextMapPropagator for XrayPropagator {
             HEADER,
             format!(
                 "Root={};Parent={};Sampled={}",
-                xray_trace_id(context.trace_id()),
+                XrayTraceId(context.trace_id()),
                 context.span_id(),
                 if sampled { '1' } else { '0' }
             ),

@@ -7,6 +7,7 @@ use std::sync::{
 };
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use e2e::postgres_server;
 use service_kit::{Application, Env, Service};
 use sqlx::{Connection, PgConnection};
 
@@ -32,11 +33,6 @@ macro_rules! on_both_databases {
     )*};
 }
 pub(crate) use on_both_databases;
-
-/// The PostgreSQL server the tests use (every machine here has one).
-fn postgres_server() -> String {
-    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
-}
 
 const TEST_DATABASE_PREFIX: &str = "cruddur_test_";
 

@@ -11,9 +11,9 @@ use serde_json::Value;
 
 use crate::{
     moto::Moto,
-    otlp::Receiver,
+    otlp::{Receiver, servers},
     process::Service,
-    telemetry::{servers, start_stack, trace_id_of},
+    stack::{start_stack, trace_id_of},
 };
 
 /// Must never appear in a log line, here or in CloudWatch.

@@ -5,7 +5,7 @@ use std::{path::PathBuf, process::Command};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::telemetry::start_stack;
+use crate::stack::start_stack;
 
 const GOOD_KEY: &str = "hcaik_GOOD0KEY0000000000000000000000000000000000";
 

@@ -5,6 +5,7 @@ mod launch_scripts;
 mod moto;
 mod otlp;
 mod process;
+mod stack;
 mod telemetry;
 mod xray;
 mod xray_scripts;
@@ -16,12 +17,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use e2e::postgres_server;
 use process::{Service, run};
 use sqlx::{Connection, PgConnection};
-
-fn postgres_server() -> String {
-    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
-}
 
 #[tokio::test]
 async fn seed_command_creates_migrates_and_seeds_postgres_idempotently() {

@@ -15,6 +15,14 @@ use opentelemetry_proto::tonic::{
 };
 use prost::Message;
 
+/// `Span.kind` of a server span (OTLP's `SPAN_KIND_SERVER`).
+const SERVER: i32 = 2;
+
+/// The server spans `service` sent.
+pub fn servers<'a>(spans: &'a [ReceivedSpan], service: &str) -> Vec<&'a ReceivedSpan> {
+    spans.iter().filter(|s| s.service == service && s.span.kind == SERVER).collect()
+}
+
 /// One span as received, with the `service.name` of its resource.
 #[derive(Clone, Debug)]
 pub struct ReceivedSpan {

@@ -2,20 +2,79 @@
 //! commands, start-up errors, signals, and (later) exported telemetry.
 
 use std::{
+    collections::HashMap,
     io::{BufRead, BufReader, Read},
+    path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
-    sync::{Arc, Mutex, mpsc},
+    sync::{Arc, Mutex, OnceLock, mpsc},
     thread,
     time::Duration,
 };
 
-pub fn binary(service: &str) -> &'static str {
-    match service {
-        "activities" => env!("CARGO_BIN_EXE_e2e-activities"),
-        "users" => env!("CARGO_BIN_EXE_e2e-users"),
-        "notifications" => env!("CARGO_BIN_EXE_e2e-notifications"),
-        other => panic!("no service {other}"),
+/// The path of `service`'s own binary (`target/debug/activities`, …), the
+/// one `cargo run -p activities` and the Dockerfile build: this package does
+/// not compile the services again under names of its own.
+///
+/// Cargo hands a test only its own package's binaries (`CARGO_BIN_EXE_*`),
+/// so the first test that needs one asks cargo to build them, once per run.
+/// The build also names this test target: features are then resolved
+/// exactly as they were for this test executable, every library is already
+/// fresh and only the three binaries are compiled (naming the services
+/// alone resolves fewer features and compiles a second copy of a dozen
+/// dependencies). Cargo releases its build lock before it runs the tests,
+/// so the nested build does not wait on the outer one; it runs from a clean
+/// clone under `cargo test --workspace --locked` as from an IDE.
+pub fn binary(service: &str) -> &'static Path {
+    static BUILT: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
+    let built = BUILT.get_or_init(build_services);
+    built.get(service).unwrap_or_else(|| panic!("no service {service}"))
+}
+
+const SERVICES: [&str; 3] = ["activities", "users", "notifications"];
+
+fn build_services() -> HashMap<String, PathBuf> {
+    // <target dir>[/<triple>]/<profile dir>/deps/binaries-<hash>
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("a cargo target directory");
+    let profile = match profile_dir.file_name().and_then(|name| name.to_str()) {
+        Some("debug") => "dev",
+        Some(other) => other,
+        None => panic!("{} is not in a cargo target directory", exe.display()),
+    };
+    let mut command = Command::new(env!("CARGO"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--locked", "--message-format=json-render-diagnostics", "--profile", profile])
+        .args(["--package", env!("CARGO_PKG_NAME"), "--test", "binaries"])
+        .stdout(Stdio::piped())
+        // What cargo says (compiling, errors) goes where the test's output goes.
+        .stderr(Stdio::inherit());
+    for service in SERVICES {
+        command.args(["--package", service, "--bin", service]);
     }
+    // The same target directory as this build (cargo marks its root with
+    // CACHEDIR.TAG), one level further up when built for an explicit --target.
+    let above = profile_dir.parent().expect("a target directory");
+    if above.join("CACHEDIR.TAG").exists() {
+        command.arg("--target-dir").arg(above);
+    } else if let Some(root) = above.parent().filter(|root| root.join("CACHEDIR.TAG").exists()) {
+        command.arg("--target-dir").arg(root).arg("--target").arg(above.file_name().expect("a target triple"));
+    }
+    let output = command.output().expect("cargo runs");
+    assert!(output.status.success(), "cargo could not build the services: {}", output.status);
+    let mut built = HashMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let name = message["target"]["name"].as_str().unwrap_or_default();
+        if message["reason"] == "compiler-artifact"
+            && SERVICES.contains(&name)
+            && let Some(executable) = message["executable"].as_str()
+        {
+            built.insert(name.to_owned(), PathBuf::from(executable));
+        }
+    }
+    assert_eq!(built.len(), SERVICES.len(), "cargo named no binary for some service: {built:?}");
+    built
 }
 
 /// Runs `service args…` to completion with exactly `env` (plus PATH).

@@ -4,57 +4,12 @@
 use std::time::{Duration, Instant};
 
 use crate::{
-    otlp::{ReceivedSpan, Receiver},
+    otlp::{ReceivedSpan, Receiver, servers},
     process::Service,
+    stack::{API_KEY, Stack, start_stack, trace_id_of},
 };
 
-const SERVER: i32 = 2;
 const CLIENT: i32 = 3;
-/// Stands in for a Honeycomb API key; must never show up in logs or spans.
-const API_KEY: &str = "hcaik_TEST0SECRET0VALUE0000000000000000000000";
-
-pub struct Stack {
-    pub users: Service,
-    pub notifications: Service,
-    pub activities: Service,
-    _data: tempfile::TempDir,
-}
-
-/// The three services as processes, exporting to `endpoint` with `extra` variables.
-pub fn start_stack(endpoint: &str, extra: &[(&str, &str)]) -> Stack {
-    let data = tempfile::tempdir().unwrap();
-    let headers = format!("x-honeycomb-team={API_KEY}");
-    let mut env: Vec<(&str, &str)> = vec![
-        ("CRUDDUR_DATA_DIR", data.path().to_str().unwrap()),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
-        ("OTEL_EXPORTER_OTLP_HEADERS", &headers),
-        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ("RUST_LOG", "debug"),
-    ];
-    env.extend_from_slice(extra);
-    let users = Service::start("users", &env);
-    let users_url = users.url("");
-    let with_users = [env.clone(), vec![("USERS_URL", users_url.as_str())]].concat();
-    let notifications = Service::start("notifications", &with_users);
-    let notifications_url = notifications.url("");
-    let with_both = [with_users.clone(), vec![("NOTIFICATIONS_URL", notifications_url.as_str())]].concat();
-    let activities = Service::start("activities", &with_both);
-    Stack { users, notifications, activities, _data: data }
-}
-
-pub fn trace_id_of(response: &reqwest::Response) -> String {
-    let value = response.headers().get("traceresponse").expect("a traceresponse header").to_str().unwrap();
-    let parts: Vec<&str> = value.split('-').collect();
-    assert_eq!(parts.len(), 4, "{value}");
-    assert_eq!(parts[0], "00");
-    assert_eq!(parts[1].len(), 32);
-    assert_eq!(parts[2].len(), 16);
-    parts[1].to_owned()
-}
-
-pub fn servers<'a>(spans: &'a [ReceivedSpan], service: &str) -> Vec<&'a ReceivedSpan> {
-    spans.iter().filter(|s| s.service == service && s.span.kind == SERVER).collect()
-}
 
 #[tokio::test]
 async fn notifications_is_one_trace_across_three_services() {

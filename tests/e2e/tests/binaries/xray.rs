@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use crate::{
     moto::Moto,
-    otlp::Receiver,
-    telemetry::{Stack, servers, start_stack, trace_id_of},
+    otlp::{Receiver, servers},
+    stack::{Stack, start_stack, trace_id_of},
 };
 
 /// Every trace, at once (a local rules file: no rules, default 100 %).

@@ -3,32 +3,27 @@
 //! a server span (or one whose parent is in another process) is a segment;
 //! every other span is a subsegment, nested in its parent when both are in
 //! the batch, else sent on its own (`type: subsegment` with `parent_id`).
-//!
-//! Documents borrow from the spans and serialise straight into the datagram
-//! (no intermediate JSON tree): this runs for every sampled span.
 
 use std::{
     borrow::Cow,
     collections::HashMap,
-    fmt::Display,
     time::{SystemTime, UNIX_EPOCH},
 };
 
 use opentelemetry::{
-    Array, KeyValue, Value as OtelValue,
+    Value as OtelValue,
     trace::{SpanId, SpanKind, Status},
 };
 use opentelemetry_sdk::trace::SpanData;
-use serde::{Serialize, Serializer, ser::SerializeMap};
 
-use super::{SegmentNaming, propagator::xray_trace_id};
-
-/// Every datagram starts with the daemon protocol's header line.
-const HEADER: &[u8] = b"{\"format\": \"json\", \"version\": 1}\n";
-
-/// The daemon reads datagrams of up to 64 KiB; a document that would not fit
-/// is sent as several (its subsegment trees on their own).
-pub const MAX_DATAGRAM: usize = 64 * 1024;
+use super::{
+    document::{
+        Annotations, Aws, Cause, Datagrams, Document, Exception, Http, HttpRequest, HttpResponse, Metadata, Sdk, Sql,
+        fit,
+    },
+    naming::SegmentNaming,
+    trace_id::XrayTraceId,
+};
 
 /// Attributes worth filtering traces on in the X-Ray console: indexed as
 /// annotations (`user.id` → `user_id`); the others go to metadata.
@@ -60,196 +55,6 @@ pub struct Documents {
     naming: SegmentNaming,
 }
 
-/// What a batch became: datagrams to send, and documents too large to send at all.
-#[derive(Debug, Default)]
-pub struct Datagrams {
-    pub payloads: Vec<Vec<u8>>,
-    pub too_large: u64,
-}
-
-/// One segment or subsegment (the fields of the segment document reference
-/// that spans can fill).
-#[derive(Serialize)]
-struct Document<'a> {
-    name: String,
-    #[serde(serialize_with = "display")]
-    id: SpanId,
-    start_time: f64,
-    end_time: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    trace_id: Option<&'a str>,
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    kind: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "display_some")]
-    parent_id: Option<SpanId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    namespace: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    http: Option<Http<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sql: Option<Sql<'a>>,
-    #[serde(skip_serializing_if = "is_false")]
-    error: bool,
-    #[serde(skip_serializing_if = "is_false")]
-    throttle: bool,
-    #[serde(skip_serializing_if = "is_false")]
-    fault: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cause: Option<Cause<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Annotations::is_empty")]
-    annotations: Annotations<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<Metadata<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    aws: Option<Aws>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    subsegments: Vec<Document<'a>>,
-}
-
-#[derive(Serialize)]
-struct Http<'a> {
-    request: HttpRequest<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response: Option<HttpResponse>,
-}
-
-#[derive(Serialize)]
-struct HttpRequest<'a> {
-    method: Cow<'a, str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    url: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_agent: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_ip: Option<Cow<'a, str>>,
-}
-
-#[derive(Serialize)]
-struct HttpResponse {
-    status: i64,
-}
-
-#[derive(Serialize)]
-struct Sql<'a> {
-    database_type: Cow<'a, str>,
-    preparation: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sanitized_query: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    url: Option<Cow<'a, str>>,
-}
-
-#[derive(Serialize)]
-struct Cause<'a> {
-    exceptions: Vec<Exception<'a>>,
-}
-
-#[derive(Serialize)]
-struct Exception<'a> {
-    #[serde(serialize_with = "display")]
-    id: SpanId,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<Cow<'a, str>>,
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    kind: Option<Cow<'a, str>>,
-}
-
-#[derive(Serialize)]
-struct Aws {
-    xray: Sdk,
-}
-
-#[derive(Serialize)]
-struct Sdk {
-    sdk: &'static str,
-}
-
-/// `user.id` → `"user_id"`: letters, digits and underscores only, or X-Ray's
-/// filter expressions cannot name them; values a string, number or boolean.
-#[derive(Default)]
-struct Annotations<'a>(Vec<&'a KeyValue>);
-
-impl Annotations<'_> {
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl Serialize for Annotations<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for kv in &self.0 {
-            let key: String =
-                kv.key.as_str().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-            match &kv.value {
-                OtelValue::Bool(_) | OtelValue::I64(_) | OtelValue::F64(_) => {
-                    map.serialize_entry(&key, &Attribute(&kv.value))?
-                }
-                other => map.serialize_entry(&key, &other.as_str())?,
-            }
-        }
-        map.end()
-    }
-}
-
-/// The other attributes, under `metadata.default` as the ADOT exporter puts them.
-struct Metadata<'a>(Vec<&'a KeyValue>);
-
-impl Serialize for Metadata<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        struct Default<'b>(&'b [&'b KeyValue]);
-        impl Serialize for Default<'_> {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                let mut map = serializer.serialize_map(Some(self.0.len()))?;
-                for kv in self.0 {
-                    map.serialize_entry(kv.key.as_str(), &Attribute(&kv.value))?;
-                }
-                map.end()
-            }
-        }
-        let mut map = serializer.serialize_map(Some(1))?;
-        map.serialize_entry("default", &Default(&self.0))?;
-        map.end()
-    }
-}
-
-/// An OpenTelemetry value as the JSON value it is.
-struct Attribute<'a>(&'a OtelValue);
-
-impl Serialize for Attribute<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            OtelValue::Bool(b) => serializer.serialize_bool(*b),
-            OtelValue::I64(i) => serializer.serialize_i64(*i),
-            OtelValue::F64(f) if f.is_finite() => serializer.serialize_f64(*f),
-            OtelValue::String(s) => serializer.serialize_str(s.as_str()),
-            OtelValue::Array(Array::Bool(values)) => values.serialize(serializer),
-            OtelValue::Array(Array::I64(values)) => values.serialize(serializer),
-            OtelValue::Array(Array::String(values)) => {
-                serializer.collect_seq(values.iter().map(|value| value.as_str()))
-            }
-            other => serializer.serialize_str(&other.as_str()),
-        }
-    }
-}
-
-fn display<S: Serializer>(value: &impl Display, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(value)
-}
-
-fn display_some<S: Serializer>(value: &Option<SpanId>, serializer: S) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(value) => serializer.collect_str(value),
-        None => serializer.serialize_none(),
-    }
-}
-
-fn is_false(value: &bool) -> bool {
-    !*value
-}
-
 impl Documents {
     pub fn new(naming: SegmentNaming) -> Self {
         Self { naming }
@@ -271,7 +76,7 @@ impl Documents {
         let mut buffer = Vec::with_capacity(4096);
         for i in top_level {
             let span = &batch[i];
-            let trace_id = xray_trace_id(span.span_context.trace_id());
+            let trace_id = XrayTraceId(span.span_context.trace_id()).to_string();
             let mut document = self.document(batch, i, &children);
             document.trace_id = Some(&trace_id);
             if !is_segment(span) {
@@ -409,32 +214,6 @@ fn cause<'a>(span: &'a SpanData, text: &impl Fn(&str) -> Option<Cow<'a, str>>) -
     (!exceptions.is_empty()).then_some(Cause { exceptions })
 }
 
-/// Sends `document` whole if it fits in a datagram; otherwise its
-/// subsegments go on their own (each split again if needed), then its
-/// metadata is dropped; a document still too large is counted and dropped.
-fn fit<'a>(mut document: Document<'a>, trace_id: &'a str, buffer: &mut Vec<u8>, out: &mut Datagrams) {
-    buffer.clear();
-    buffer.extend_from_slice(HEADER);
-    serde_json::to_writer(&mut *buffer, &document).expect("a document always serialises");
-    if buffer.len() <= MAX_DATAGRAM {
-        out.payloads.push(buffer.clone());
-        return;
-    }
-    if !document.subsegments.is_empty() {
-        for mut child in std::mem::take(&mut document.subsegments) {
-            child.kind = Some("subsegment");
-            child.parent_id = Some(document.id);
-            child.trace_id = Some(trace_id);
-            fit(child, trace_id, buffer, out);
-        }
-        return fit(document, trace_id, buffer, out);
-    }
-    if document.metadata.take().is_some() {
-        return fit(document, trace_id, buffer, out);
-    }
-    out.too_large += 1;
-}
-
 /// Epoch seconds with microseconds, as the X-Ray SDKs write them.
 fn seconds(time: SystemTime) -> f64 {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -461,6 +240,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::xray::document::MAX_DATAGRAM;
 
     const TRACE: &str = "5759e988bd862e3fe1be46a994272793";
 

@@ -1,0 +1,105 @@
+//! Configuration from the environment, read one way by service-kit and
+//! telemetry alike: through a lookup (the process environment in production,
+//! a map in tests, so tests never touch the process-global environment and
+//! can start as many services as they like in one process), values trimmed,
+//! unset and blank the same. A value that does not parse is an
+//! [`InvalidVariable`], whose `Display` is the one line a service stops with.
+
+use std::{str::FromStr, time::Duration};
+
+use url::Url;
+
+/// A variable whose value does not parse: `invalid NAME="value": why`.
+/// `value` is what may be shown (a stand-in where the value may hold a key).
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {variable}={value:?}: {reason}")]
+pub struct InvalidVariable {
+    pub variable: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl InvalidVariable {
+    pub fn new(variable: &'static str, value: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { variable, value: value.into(), reason: reason.into() }
+    }
+}
+
+type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Reads variables through a lookup.
+pub struct Env {
+    lookup: Lookup,
+}
+
+impl Env {
+    /// The process environment.
+    pub fn process() -> Self {
+        Self::from_fn(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_fn(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        Self { lookup: Box::new(lookup) }
+    }
+
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        let map: std::collections::HashMap<String, String> =
+            pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        Self::from_fn(move |name| map.get(name).cloned())
+    }
+
+    /// The trimmed value; `None` when unset or blank (the default applies).
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).map(|value| value.trim().to_owned()).filter(|value| !value.is_empty())
+    }
+
+    pub fn parse_or<T>(&self, variable: &'static str, default: T) -> Result<T, InvalidVariable>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match self.get(variable) {
+            None => Ok(default),
+            Some(value) => value.parse().map_err(|err: T::Err| InvalidVariable::new(variable, value, err.to_string())),
+        }
+    }
+
+    /// An `http://` or `https://` URL with a host.
+    pub fn url_or(&self, variable: &'static str, default: &str) -> Result<Url, InvalidVariable> {
+        let value = self.get(variable).unwrap_or_else(|| default.to_owned());
+        let error = |reason: &str| InvalidVariable::new(variable, value.clone(), reason);
+        let url = Url::parse(&value).map_err(|err| error(&err.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(error("expected an http:// or https:// URL with a host"));
+        }
+        Ok(url)
+    }
+
+    /// Whole milliseconds.
+    pub fn millis_or(&self, variable: &'static str, default: Duration) -> Result<Duration, InvalidVariable> {
+        let millis = self.parse_or(variable, default.as_millis() as u64)?;
+        Ok(Duration::from_millis(millis))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_trimmed_and_blank_is_unset() {
+        let env = Env::from_pairs([("A", " x "), ("B", "  "), ("C", "")]);
+        assert_eq!(env.get("A").as_deref(), Some("x"));
+        assert_eq!((env.get("B"), env.get("C"), env.get("D")), (None, None, None));
+        assert_eq!(env.parse_or("B", 7u16).unwrap(), 7);
+    }
+
+    #[test]
+    fn an_invalid_value_is_one_line_naming_the_variable() {
+        let env = Env::from_pairs([("PORT", "45x67"), ("URL", "localhost:3000")]);
+        let err = env.parse_or("PORT", 1u16).unwrap_err();
+        assert!(err.to_string().starts_with("invalid PORT=\"45x67\": "), "{err}");
+        assert_eq!(env.url_or("URL", "http://x").unwrap_err().variable, "URL");
+        assert_eq!(env.url_or("UNSET", "http://127.0.0.1:4568").unwrap().as_str(), "http://127.0.0.1:4568/");
+    }
+}

@@ -1,0 +1,34 @@
+//! The X-Ray form of a trace id, `1-<first 8 hex digits>-<other 24>`: what
+//! segments, the `X-Amzn-Trace-Id` header and the CloudWatch log lines show.
+//! Our trace ids come from `XrayIdGenerator`, so the first 8 digits are the
+//! start time X-Ray expects there.
+
+use std::fmt::{self, Write};
+
+use opentelemetry::trace::TraceId;
+
+/// Writes the id digit by digit where it is formatted (a log line, a
+/// header), with no intermediate string.
+pub struct XrayTraceId(pub TraceId);
+
+impl fmt::Display for XrayTraceId {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bytes = self.0.to_bytes();
+        out.write_str("1-")?;
+        bytes[..4].iter().try_for_each(|b| write!(out, "{b:02x}"))?;
+        out.write_char('-')?;
+        bytes[4..].iter().try_for_each(|b| write!(out, "{b:02x}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_eight_digits_then_the_rest() {
+        let id = TraceId::from_hex("5759e988bd862e3fe1be46a994272793").unwrap();
+        assert_eq!(XrayTraceId(id).to_string(), "1-5759e988-bd862e3fe1be46a994272793");
+        assert_eq!(XrayTraceId(TraceId::from(1)).to_string(), "1-00000000-000000000000000000000001");
+    }
+}
