@@ -171,7 +171,9 @@ where
 /// Telemetry starts before the runtime and is flushed after it has stopped,
 /// on this plain thread: flushing blocks, and must not block a runtime.
 fn serve<S: Service>() -> ExitCode {
-    let telemetry = match telemetry::init(S::NAME) {
+    // One reader for telemetry's variables and the service's.
+    let env = Env::process();
+    let telemetry = match telemetry::init_with(S::NAME, &env) {
         Ok(telemetry) => telemetry,
         Err(err) => {
             eprintln!("{}: {err}", S::NAME);
@@ -179,7 +181,7 @@ fn serve<S: Service>() -> ExitCode {
         }
     };
     let code = run(|| async {
-        let app = Application::build::<S>(&Env::process()).await.map_err(|err| format!("{}: {err}", S::NAME))?;
+        let app = Application::build::<S>(&env).await.map_err(|err| format!("{}: {err}", S::NAME))?;
         let handle = app.handle();
         actix_web::rt::spawn(async move {
             stop_signal().await;
