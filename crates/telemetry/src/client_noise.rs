@@ -8,12 +8,17 @@
 //! - The OpenTelemetry baggage propagator WARNs about a malformed `baggage`
 //!   header with the whole header in the line, unbounded.
 
-use tracing::{Level, Metadata};
+use tracing::{Level, Metadata, level_filters::LevelFilter};
 use tracing_subscriber::filter::{FilterFn, filter_fn};
 
-/// A global filter (for `registry().with(…)`) that drops those events.
+/// A per-layer filter that drops those events, to combine (`and`) with the
+/// level filter of each layer that writes log lines. Not a global filter: a
+/// global filter without a level hint makes tracing treat every trace and
+/// debug callsite of every library as possibly wanted, and ask the layers at
+/// run time (about 30 disabled events and sqlx's formatted debug lines on
+/// each request). It admits every level itself, and says so.
 pub fn filter() -> FilterFn<fn(&Metadata<'_>) -> bool> {
-    filter_fn(keep as fn(&Metadata<'_>) -> bool)
+    filter_fn(keep as fn(&Metadata<'_>) -> bool).with_max_level_hint(LevelFilter::TRACE)
 }
 
 fn keep(metadata: &Metadata<'_>) -> bool {

@@ -26,7 +26,12 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::level_filters::LevelFilter;
 use tracing_appender::non_blocking::WorkerGuard;
-use tracing_subscriber::{EnvFilter, Layer, filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{
+    EnvFilter, Layer,
+    filter::{FilterExt, Targets},
+    layer::SubscriberExt,
+    util::SubscriberInitExt,
+};
 
 // What the services use; everything else stays inside the crate.
 use cloudwatch::CloudWatchConfig;
@@ -73,7 +78,7 @@ pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, Telemetr
         .fmt_fields(logs::NoSpanFields)
         .event_format(logs::JsonLines::new(&config.service_name))
         .with_writer(stdout)
-        .with_filter(filter);
+        .with_filter(filter.and(client_noise::filter()));
 
     let service_name = config.service_name.clone();
     let (spans, provider) = if config.sdk_disabled {
@@ -106,7 +111,6 @@ pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, Telemetr
         None => (None, None),
     };
     tracing_subscriber::registry()
-        .with(client_noise::filter())
         .with(logs)
         .with(spans)
         .with(cloudwatch_layer)
@@ -138,7 +142,7 @@ pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, Telemetr
 /// the request path (scripts/bench). The SDK's own diagnostics never become
 /// spans (no feedback loop through the exporter).
 fn span_filter<S: tracing::Subscriber>() -> impl tracing_subscriber::layer::Filter<S> + Send + Sync + 'static {
-    use tracing_subscriber::filter::{FilterExt, filter_fn};
+    use tracing_subscriber::filter::filter_fn;
     let targets = Targets::new()
         .with_default(LevelFilter::INFO)
         .with_target("opentelemetry", LevelFilter::OFF)
@@ -146,7 +150,10 @@ fn span_filter<S: tracing::Subscriber>() -> impl tracing_subscriber::layer::Filt
         .with_target("opentelemetry_otlp", LevelFilter::OFF)
         // The CloudWatch shipper's own AWS SDK calls.
         .with_target("aws_", LevelFilter::OFF);
-    targets.and(filter_fn(|meta| meta.is_span()))
+    // Spans only, tested first: the cheap check turns every event away before
+    // the target directives are walked (a per-layer filter is asked again on
+    // each event whose callsite other layers want).
+    filter_fn(|meta| meta.is_span()).and(targets)
 }
 
 impl Telemetry {

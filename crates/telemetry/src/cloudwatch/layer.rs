@@ -6,7 +6,7 @@ use std::{
 };
 
 use tokio::sync::mpsc;
-use tracing::{Event, Subscriber, level_filters::LevelFilter};
+use tracing::{Event, Subscriber};
 use tracing_subscriber::{Layer, layer::Context, registry::LookupSpan};
 
 use super::{
@@ -24,16 +24,17 @@ thread_local! {
 /// threads, e.g. DNS lookups): never shipped either.
 const OWN_TRANSPORT: &[&str] = &["aws_", "hyper", "h2", "rustls", "tower", "reqwest"];
 
+/// Offers events to the shipper. Which levels and targets: the layer's
+/// filter (see `Shipper::start`), so callsites below the level stay disabled.
 pub struct CloudWatchLayer {
     service: String,
-    level: LevelFilter,
     queue: mpsc::Sender<Message>,
     shared: Arc<Shared>,
 }
 
 impl CloudWatchLayer {
-    pub(super) fn new(service: &str, level: LevelFilter, queue: mpsc::Sender<Message>, shared: Arc<Shared>) -> Self {
-        Self { service: service.to_owned(), level, queue, shared }
+    pub(super) fn new(service: &str, queue: mpsc::Sender<Message>, shared: Arc<Shared>) -> Self {
+        Self { service: service.to_owned(), queue, shared }
     }
 }
 
@@ -43,8 +44,7 @@ where
 {
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
-        if *meta.level() > self.level
-            || !self.shared.enabled.load(Ordering::Relaxed)
+        if !self.shared.enabled.load(Ordering::Relaxed)
             || on_shipper_thread()
             || OWN_TRANSPORT.iter().any(|prefix| meta.target().starts_with(prefix))
         {
