@@ -12,11 +12,17 @@ use actix_web::{
     middleware::Next,
 };
 use opentelemetry::trace::TraceContextExt;
+use opentelemetry_semantic_conventions::attribute as attr;
 use tracing::{Span, field::Empty};
-use tracing_actix_web::{RootSpanBuilder, TracingLogger};
+use tracing_actix_web::{RootSpan, RootSpanBuilder, TracingLogger};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use uuid::Uuid;
 
 use crate::propagation::ActixHeaders;
+
+/// The acting user's handle: Cruddur's own attribute (the conventions have
+/// `user.id` and `user.name`, and a handle is neither), next to `user.id`.
+pub(crate) const USER_HANDLE: &str = "user.handle";
 
 /// The middleware to put on every actix `App`.
 pub type RequestTracing = TracingLogger<ServerSpanBuilder>;
@@ -41,33 +47,35 @@ impl RootSpanBuilder for ServerSpanBuilder {
             .get(actix_web::http::header::USER_AGENT)
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default();
+        // Attribute names are the conventions' constants (`{ CONST } = …`);
+        // `otel.*` are tracing-opentelemetry's own fields, not attributes.
         let span = tracing::info_span!(
             "http.server.request",
             otel.name = name,
             otel.kind = "server",
             otel.status_code = Empty,
             otel.status_description = Empty,
-            http.request.method = method,
-            http.route = Empty,
-            url.path = request.path(),
-            url.query = Empty,
-            url.scheme = connection.scheme(),
-            server.address = host,
-            server.port = port,
-            client.address = request.peer_addr().map(|addr| addr.ip().to_string()).unwrap_or_default(),
-            user_agent.original = user_agent,
-            network.protocol.version = network_protocol_version(request.version()),
-            http.response.status_code = Empty,
-            error.type = Empty,
-            exception.message = Empty,
-            user.id = Empty,
-            user.handle = Empty,
+            { attr::HTTP_REQUEST_METHOD } = method,
+            { attr::HTTP_ROUTE } = Empty,
+            { attr::URL_PATH } = request.path(),
+            { attr::URL_QUERY } = Empty,
+            { attr::URL_SCHEME } = connection.scheme(),
+            { attr::SERVER_ADDRESS } = host,
+            { attr::SERVER_PORT } = port,
+            { attr::CLIENT_ADDRESS } = request.peer_addr().map(|addr| addr.ip().to_string()).unwrap_or_default(),
+            { attr::USER_AGENT_ORIGINAL } = user_agent,
+            { attr::NETWORK_PROTOCOL_VERSION } = network_protocol_version(request.version()),
+            { attr::HTTP_RESPONSE_STATUS_CODE } = Empty,
+            { attr::ERROR_TYPE } = Empty,
+            { attr::EXCEPTION_MESSAGE } = Empty,
+            { attr::USER_ID } = Empty,
+            { USER_HANDLE } = Empty,
         );
         if let Some(route) = &route {
-            span.record("http.route", route.as_str());
+            span.record(attr::HTTP_ROUTE, route.as_str());
         }
         if !request.query_string().is_empty() {
-            span.record("url.query", request.query_string());
+            span.record(attr::URL_QUERY, request.query_string());
         }
         // Continue the caller's trace. A missing or malformed header yields no
         // valid parent, and the request simply starts a new trace.
@@ -81,16 +89,38 @@ impl RootSpanBuilder for ServerSpanBuilder {
             Ok(response) => (response.status(), response.response().error()),
             Err(error) => (error.as_response_error().status_code(), Some(error)),
         };
-        span.record("http.response.status_code", status.as_u16());
+        span.record(attr::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
         // Server spans: only 5xx is an error (a 4xx is the client's mistake).
         if status.is_server_error() {
             span.record("otel.status_code", "ERROR");
-            span.record("error.type", status.as_str());
+            span.record(attr::ERROR_TYPE, status.as_str());
             if let Some(error) = error {
                 span.record("otel.status_description", tracing::field::display(error));
-                span.record("exception.message", tracing::field::display(error));
+                span.record(attr::EXCEPTION_MESSAGE, tracing::field::display(error));
             }
         }
+    }
+}
+
+/// Records the user a request acts for on the request's root span, which
+/// is where the fields are declared: `Span::current()` in a handler may be a
+/// child span, on which recording a root-span field silently does nothing.
+/// Extract the [`RootSpan`] in the handler (it is an actix extractor).
+pub trait ActingUser {
+    /// `user.handle`, known before the user is looked up: a failed lookup
+    /// still shows who asked.
+    fn record_user_handle(&self, handle: &str);
+    /// `user.id`, once the user is known.
+    fn record_user_id(&self, id: Uuid);
+}
+
+impl ActingUser for RootSpan {
+    fn record_user_handle(&self, handle: &str) {
+        self.record(USER_HANDLE, handle);
+    }
+
+    fn record_user_id(&self, id: Uuid) {
+        self.record(attr::USER_ID, tracing::field::display(id));
     }
 }
 
