@@ -2,19 +2,22 @@
 //! conventions (tracing-actix-web's default builder still emits the old
 //! `http.method`/`http.status_code` names and ignores `Ok` 5xx answers).
 
-use std::time::Instant;
+use std::{
+    pin::Pin,
+    task::{Context, Poll, ready},
+    time::Instant,
+};
 
 use actix_web::{
     Error,
     body::MessageBody,
-    dev::{ServiceRequest, ServiceResponse},
+    dev::{Service, ServiceRequest, ServiceResponse, Transform},
     http::header::{HeaderName, HeaderValue},
-    middleware::Next,
 };
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_semantic_conventions::attribute as attr;
 use tracing::{Span, field::Empty};
-use tracing_actix_web::{RootSpan, RootSpanBuilder, TracingLogger};
+use tracing_actix_web::{RootSpan, RootSpanBuilder, StreamSpan, TracingLogger};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
@@ -24,8 +27,8 @@ use crate::propagation::ActixHeaders;
 /// `user.id` and `user.name`, and a handle is neither), next to `user.id`.
 pub(crate) const USER_HANDLE: &str = "user.handle";
 
-/// The middleware to put on every actix `App`.
-pub type RequestTracing = TracingLogger<ServerSpanBuilder>;
+/// The server span alone; [`RequestTelemetry`] is what an `App` wraps.
+type RequestTracing = TracingLogger<ServerSpanBuilder>;
 
 pub struct ServerSpanBuilder;
 
@@ -146,17 +149,86 @@ fn network_protocol_version(version: actix_web::http::Version) -> &'static str {
     }
 }
 
+/// The middleware to put on every actix `App`: the request's server span
+/// ([`ServerSpanBuilder`]) and, inside it, [`AfterRequest`]. One transform,
+/// because the two only work stacked in this order: outside the span, the
+/// access log line would carry no trace ids and there would be no trace to
+/// name in `traceresponse`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestTelemetry;
+
+impl<S, B> Transform<S, ServiceRequest> for RequestTelemetry
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    S::Future: 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<StreamSpan<B>>;
+    type Error = Error;
+    // tracing-actix-web does not export its middleware's name; the
+    // projection names it without boxing anything.
+    type Transform = <RequestTracing as Transform<AfterRequest<S>, ServiceRequest>>::Transform;
+    type InitError = ();
+    type Future = <RequestTracing as Transform<AfterRequest<S>, ServiceRequest>>::Future;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        RequestTracing::new().new_transform(AfterRequest { service })
+    }
+}
+
 /// What happens after every request, inside its span: the access log line
 /// (the seed journal's `after_request`: client address, method, scheme, path
 /// with query, status, and the duration, at info level), and the
 /// `traceresponse` header (W3C Trace Context Level 2) so whoever made the
-/// request can look up its trace. Wrap it inside [`RequestTracing`].
-pub async fn after_request(
-    request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let started = Instant::now();
-    let mut response = next.call(request).await?;
+/// request can look up its trace. Only [`RequestTelemetry`] builds it; it is
+/// `pub` (and not exported) because that transform's types name it.
+pub struct AfterRequest<S> {
+    service: S,
+}
+
+impl<S, B> Service<ServiceRequest> for AfterRequest<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+{
+    type Response = ServiceResponse<B>;
+    type Error = Error;
+    type Future = AfterRequestFuture<S::Future>;
+
+    actix_web::dev::forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        let started = Instant::now();
+        AfterRequestFuture { response: self.service.call(request), started }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner service's answer, then `after_request` on it. A named
+    /// future, not `from_fn`'s: nothing is boxed per request.
+    pub struct AfterRequestFuture<F> {
+        #[pin]
+        response: F,
+        started: Instant,
+    }
+}
+
+impl<F, B> Future for AfterRequestFuture<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.response.poll(cx))?;
+        after_request(&mut response, *this.started);
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// Runs in the request's span: [`AfterRequestFuture`] is polled by the
+/// server span's future, which enters the span around every poll.
+fn after_request<B>(response: &mut ServiceResponse<B>, started: Instant) {
     let context = Span::current().context();
     let span = context.span();
     let ids = span.span_context();
@@ -177,7 +249,6 @@ pub async fn after_request(
         duration_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
     );
-    Ok(response)
 }
 
 #[cfg(test)]

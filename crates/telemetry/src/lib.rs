@@ -1,6 +1,6 @@
 //! Tracing and logging for every Cruddur service: one call at start-up
 //! ([`init`], which returns the guard that flushes everything), one middleware
-//! pair on the actix `App` ([`RequestTracing`] and [`after_request`]), one
+//! on the actix `App` ([`RequestTelemetry`]), one
 //! shared HTTP client ([`http_client`]), one span per database query
 //! ([`db_client_span!`]), and the acting user on the request's root span
 //! ([`ActingUser`]).
@@ -35,7 +35,7 @@ use config::TelemetryConfig;
 pub use db::record_result;
 pub use error::TelemetryError;
 pub use http_client::{HttpClient, http_client};
-pub use http_server::{ActingUser, RequestTracing, after_request};
+pub use http_server::{ActingUser, RequestTelemetry};
 /// The request's root span, an actix extractor: where [`ActingUser`] records.
 pub use tracing_actix_web::RootSpan;
 use xray::XrayConfig;
