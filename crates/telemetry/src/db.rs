@@ -3,6 +3,7 @@
 
 use std::fmt::Display;
 
+use opentelemetry_semantic_conventions::attribute as attr;
 use tracing::Span;
 
 /// A database client span named `{operation} {collection}` with the stable
@@ -16,12 +17,12 @@ macro_rules! db_client_span {
             otel.name = $name,
             otel.kind = "client",
             otel.status_code = $crate::__private::tracing::field::Empty,
-            db.system.name = $system,
-            db.operation.name = $operation,
-            db.collection.name = $collection,
-            db.query.text = $sql,
-            error.type = $crate::__private::tracing::field::Empty,
-            exception.message = $crate::__private::tracing::field::Empty,
+            { $crate::__private::semconv::DB_SYSTEM_NAME } = $system,
+            { $crate::__private::semconv::DB_OPERATION_NAME } = $operation,
+            { $crate::__private::semconv::DB_COLLECTION_NAME } = $collection,
+            { $crate::__private::semconv::DB_QUERY_TEXT } = $sql,
+            { $crate::__private::semconv::ERROR_TYPE } = $crate::__private::tracing::field::Empty,
+            { $crate::__private::semconv::EXCEPTION_MESSAGE } = $crate::__private::tracing::field::Empty,
         )
     };
 }
@@ -30,7 +31,7 @@ macro_rules! db_client_span {
 pub fn record_result<T, E: Display>(span: &Span, result: &Result<T, E>) {
     if let Err(err) = result {
         span.record("otel.status_code", "ERROR");
-        span.record("error.type", std::any::type_name::<E>());
-        span.record("exception.message", tracing::field::display(err));
+        span.record(attr::ERROR_TYPE, std::any::type_name::<E>());
+        span.record(attr::EXCEPTION_MESSAGE, tracing::field::display(err));
     }
 }

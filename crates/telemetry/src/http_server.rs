@@ -2,24 +2,33 @@
 //! conventions (tracing-actix-web's default builder still emits the old
 //! `http.method`/`http.status_code` names and ignores `Ok` 5xx answers).
 
-use std::time::Instant;
+use std::{
+    pin::Pin,
+    task::{Context, Poll, ready},
+    time::Instant,
+};
 
 use actix_web::{
     Error,
     body::MessageBody,
-    dev::{ServiceRequest, ServiceResponse},
+    dev::{Service, ServiceRequest, ServiceResponse, Transform},
     http::header::{HeaderName, HeaderValue},
-    middleware::Next,
 };
 use opentelemetry::trace::TraceContextExt;
+use opentelemetry_semantic_conventions::attribute as attr;
 use tracing::{Span, field::Empty};
-use tracing_actix_web::{RootSpanBuilder, TracingLogger};
+use tracing_actix_web::{RootSpan, RootSpanBuilder, StreamSpan, TracingLogger};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use uuid::Uuid;
 
 use crate::propagation::ActixHeaders;
 
-/// The middleware to put on every actix `App`.
-pub type RequestTracing = TracingLogger<ServerSpanBuilder>;
+/// The acting user's handle: Cruddur's own attribute (the conventions have
+/// `user.id` and `user.name`, and a handle is neither), next to `user.id`.
+pub(crate) const USER_HANDLE: &str = "user.handle";
+
+/// The server span alone; [`RequestTelemetry`] is what an `App` wraps.
+type RequestTracing = TracingLogger<ServerSpanBuilder>;
 
 pub struct ServerSpanBuilder;
 
@@ -41,33 +50,35 @@ impl RootSpanBuilder for ServerSpanBuilder {
             .get(actix_web::http::header::USER_AGENT)
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default();
+        // Attribute names are the conventions' constants (`{ CONST } = …`);
+        // `otel.*` are tracing-opentelemetry's own fields, not attributes.
         let span = tracing::info_span!(
             "http.server.request",
             otel.name = name,
             otel.kind = "server",
             otel.status_code = Empty,
             otel.status_description = Empty,
-            http.request.method = method,
-            http.route = Empty,
-            url.path = request.path(),
-            url.query = Empty,
-            url.scheme = connection.scheme(),
-            server.address = host,
-            server.port = port,
-            client.address = request.peer_addr().map(|addr| addr.ip().to_string()).unwrap_or_default(),
-            user_agent.original = user_agent,
-            network.protocol.version = network_protocol_version(request.version()),
-            http.response.status_code = Empty,
-            error.type = Empty,
-            exception.message = Empty,
-            user.id = Empty,
-            user.handle = Empty,
+            { attr::HTTP_REQUEST_METHOD } = method,
+            { attr::HTTP_ROUTE } = Empty,
+            { attr::URL_PATH } = request.path(),
+            { attr::URL_QUERY } = Empty,
+            { attr::URL_SCHEME } = connection.scheme(),
+            { attr::SERVER_ADDRESS } = host,
+            { attr::SERVER_PORT } = port,
+            { attr::CLIENT_ADDRESS } = request.peer_addr().map(|addr| addr.ip().to_string()).unwrap_or_default(),
+            { attr::USER_AGENT_ORIGINAL } = user_agent,
+            { attr::NETWORK_PROTOCOL_VERSION } = network_protocol_version(request.version()),
+            { attr::HTTP_RESPONSE_STATUS_CODE } = Empty,
+            { attr::ERROR_TYPE } = Empty,
+            { attr::EXCEPTION_MESSAGE } = Empty,
+            { attr::USER_ID } = Empty,
+            { USER_HANDLE } = Empty,
         );
         if let Some(route) = &route {
-            span.record("http.route", route.as_str());
+            span.record(attr::HTTP_ROUTE, route.as_str());
         }
         if !request.query_string().is_empty() {
-            span.record("url.query", request.query_string());
+            span.record(attr::URL_QUERY, request.query_string());
         }
         // Continue the caller's trace. A missing or malformed header yields no
         // valid parent, and the request simply starts a new trace.
@@ -81,16 +92,38 @@ impl RootSpanBuilder for ServerSpanBuilder {
             Ok(response) => (response.status(), response.response().error()),
             Err(error) => (error.as_response_error().status_code(), Some(error)),
         };
-        span.record("http.response.status_code", status.as_u16());
+        span.record(attr::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
         // Server spans: only 5xx is an error (a 4xx is the client's mistake).
         if status.is_server_error() {
             span.record("otel.status_code", "ERROR");
-            span.record("error.type", status.as_str());
+            span.record(attr::ERROR_TYPE, status.as_str());
             if let Some(error) = error {
                 span.record("otel.status_description", tracing::field::display(error));
-                span.record("exception.message", tracing::field::display(error));
+                span.record(attr::EXCEPTION_MESSAGE, tracing::field::display(error));
             }
         }
+    }
+}
+
+/// Records the user a request acts for on the request's root span, which
+/// is where the fields are declared: `Span::current()` in a handler may be a
+/// child span, on which recording a root-span field silently does nothing.
+/// Extract the [`RootSpan`] in the handler (it is an actix extractor).
+pub trait ActingUser {
+    /// `user.handle`, known before the user is looked up: a failed lookup
+    /// still shows who asked.
+    fn record_user_handle(&self, handle: &str);
+    /// `user.id`, once the user is known.
+    fn record_user_id(&self, id: Uuid);
+}
+
+impl ActingUser for RootSpan {
+    fn record_user_handle(&self, handle: &str) {
+        self.record(USER_HANDLE, handle);
+    }
+
+    fn record_user_id(&self, id: Uuid) {
+        self.record(attr::USER_ID, tracing::field::display(id));
     }
 }
 
@@ -116,17 +149,86 @@ fn network_protocol_version(version: actix_web::http::Version) -> &'static str {
     }
 }
 
+/// The middleware to put on every actix `App`: the request's server span
+/// ([`ServerSpanBuilder`]) and, inside it, [`AfterRequest`]. One transform,
+/// because the two only work stacked in this order: outside the span, the
+/// access log line would carry no trace ids and there would be no trace to
+/// name in `traceresponse`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestTelemetry;
+
+impl<S, B> Transform<S, ServiceRequest> for RequestTelemetry
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    S::Future: 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<StreamSpan<B>>;
+    type Error = Error;
+    // tracing-actix-web does not export its middleware's name; the
+    // projection names it without boxing anything.
+    type Transform = <RequestTracing as Transform<AfterRequest<S>, ServiceRequest>>::Transform;
+    type InitError = ();
+    type Future = <RequestTracing as Transform<AfterRequest<S>, ServiceRequest>>::Future;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        RequestTracing::new().new_transform(AfterRequest { service })
+    }
+}
+
 /// What happens after every request, inside its span: the access log line
 /// (the seed journal's `after_request`: client address, method, scheme, path
 /// with query, status, and the duration, at info level), and the
 /// `traceresponse` header (W3C Trace Context Level 2) so whoever made the
-/// request can look up its trace. Wrap it inside [`RequestTracing`].
-pub async fn after_request(
-    request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let started = Instant::now();
-    let mut response = next.call(request).await?;
+/// request can look up its trace. Only [`RequestTelemetry`] builds it; it is
+/// `pub` (and not exported) because that transform's types name it.
+pub struct AfterRequest<S> {
+    service: S,
+}
+
+impl<S, B> Service<ServiceRequest> for AfterRequest<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+{
+    type Response = ServiceResponse<B>;
+    type Error = Error;
+    type Future = AfterRequestFuture<S::Future>;
+
+    actix_web::dev::forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        let started = Instant::now();
+        AfterRequestFuture { response: self.service.call(request), started }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner service's answer, then `after_request` on it. A named
+    /// future, not `from_fn`'s: nothing is boxed per request.
+    pub struct AfterRequestFuture<F> {
+        #[pin]
+        response: F,
+        started: Instant,
+    }
+}
+
+impl<F, B> Future for AfterRequestFuture<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.response.poll(cx))?;
+        after_request(&mut response, *this.started);
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// Runs in the request's span: [`AfterRequestFuture`] is polled by the
+/// server span's future, which enters the span around every poll.
+fn after_request<B>(response: &mut ServiceResponse<B>, started: Instant) {
     let context = Span::current().context();
     let span = context.span();
     let ids = span.span_context();
@@ -147,7 +249,6 @@ pub async fn after_request(
         duration_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
     );
-    Ok(response)
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! Tracing and logging for every Cruddur service: one call at start-up
 //! ([`init`], which returns the guard that flushes everything), one middleware
-//! pair on the actix `App` ([`RequestTracing`] and [`after_request`]), one
-//! shared HTTP client ([`http_client`]) and one span per database query
-//! ([`db_client_span!`]).
+//! on the actix `App` ([`RequestTelemetry`]), one
+//! shared HTTP client ([`http_client`]), one span per database query
+//! ([`db_client_span!`]), and the acting user on the request's root span
+//! ([`ActingUser`]).
 //!
 //! Configuration comes only from the standard `OTEL_*` variables (see
 //! README.md); `RUST_LOG` filters the stdout logs, not the spans.
@@ -39,7 +40,9 @@ use config::TelemetryConfig;
 pub use db::record_result;
 pub use error::TelemetryError;
 pub use http_client::{HttpClient, http_client};
-pub use http_server::{RequestTracing, after_request};
+pub use http_server::{ActingUser, RequestTelemetry};
+/// The request's root span, an actix extractor: where [`ActingUser`] records.
+pub use tracing_actix_web::RootSpan;
 use xray::XrayConfig;
 
 /// Keeps telemetry running. [`Telemetry::shutdown`] (or drop) flushes the
@@ -193,5 +196,6 @@ impl Drop for Telemetry {
 
 #[doc(hidden)]
 pub mod __private {
+    pub use opentelemetry_semantic_conventions::attribute as semconv;
     pub use tracing;
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use contracts::{MAX_MESSAGE_CHARS, Message, MessageGroup, NewMessage, UserShort};
 use serde::{Deserialize, Serialize};
 use service_kit::{ApiError, http::Endpoint};
+use telemetry::RootSpan;
 use uuid::Uuid;
 
 use crate::{
@@ -52,15 +53,19 @@ impl From<MessageGroup> for MessageItem {
 }
 
 /// `GET /api/message_groups`: the acting user's conversations, newest first.
-async fn groups(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
-    let user = acting_user(&state).await?;
+async fn groups(state: web::Data<State>, root: RootSpan) -> Result<HttpResponse, ApiError> {
+    let user = acting_user(&state, &root).await?;
     let groups = state.notifications.message_groups(user.uuid).await?;
     Ok(HttpResponse::Ok().json(groups.into_iter().map(MessageItem::from).collect::<Vec<_>>()))
 }
 
 /// `GET /api/messages/@{handle}`: the conversation with `handle`, oldest first.
-async fn conversation(state: web::Data<State>, handle: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let user = acting_user(&state).await?;
+async fn conversation(
+    state: web::Data<State>,
+    root: RootSpan,
+    handle: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = acting_user(&state, &root).await?;
     let other = state.users.short(&handle).await?.ok_or(ApiError::NotFound("user"))?;
     let messages = state.notifications.messages(user.uuid, other.uuid).await?;
     Ok(HttpResponse::Ok().json(messages.into_iter().map(MessageItem::from).collect::<Vec<_>>()))
@@ -74,7 +79,11 @@ struct NewMessageBody {
 
 /// `POST /api/messages`: every 422 code that applies, then an unknown
 /// receiver is a 404; the created message comes back with its author.
-async fn create(state: web::Data<State>, body: web::Json<NewMessageBody>) -> Result<HttpResponse, ApiError> {
+async fn create(
+    state: web::Data<State>,
+    root: RootSpan,
+    body: web::Json<NewMessageBody>,
+) -> Result<HttpResponse, ApiError> {
     let receiver = body.user_receiver_handle.as_deref().map(str::trim).unwrap_or_default();
     let mut errors = Vec::new();
     message_errors(body.message.as_deref(), MAX_MESSAGE_CHARS, &mut errors);
@@ -85,7 +94,7 @@ async fn create(state: web::Data<State>, body: web::Json<NewMessageBody>) -> Res
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let sender = acting_user(&state).await?;
+    let sender = acting_user(&state, &root).await?;
     let receiver = state.users.short(receiver).await?.ok_or(ApiError::NotFound("user"))?;
     let message = body.message.as_deref().unwrap_or_default().trim().to_owned();
     let new = NewMessage { sender_user_uuid: sender.uuid, receiver_user_uuid: receiver.uuid, message };

@@ -10,6 +10,7 @@ use contracts::{ACTING_USER_HANDLE, NewNotification, NotificationKind, ProfileUp
 use serde::Deserialize;
 use serde_json::json;
 use service_kit::{ApiError, http::Endpoint};
+use telemetry::{ActingUser, RootSpan};
 use tracing::{Instrument, field::Empty};
 use uuid::Uuid;
 
@@ -42,11 +43,11 @@ async fn user_short(state: web::Data<State>, handle: web::Path<String>) -> Resul
 /// Passed through to the users service, which validates and answers.
 async fn update_profile(
     state: web::Data<State>,
+    root: RootSpan,
     request: actix_web::HttpRequest,
     body: web::Json<ProfileUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    let span = tracing::Span::current();
-    span.record("user.handle", ACTING_USER_HANDLE);
+    root.record_user_handle(ACTING_USER_HANDLE);
     let method =
         if request.method() == actix_web::http::Method::PUT { reqwest::Method::PUT } else { reqwest::Method::POST };
     let (status, answer) = state.users.update_profile(method, &body).await?;
@@ -55,11 +56,10 @@ async fn update_profile(
 }
 
 /// The acting user (week 2: always `andrewbrown`), recorded on the request span.
-pub(crate) async fn acting_user(state: &State) -> Result<UserShort, ApiError> {
-    let span = tracing::Span::current();
-    span.record("user.handle", ACTING_USER_HANDLE);
+pub(crate) async fn acting_user(state: &State, root: &RootSpan) -> Result<UserShort, ApiError> {
+    root.record_user_handle(ACTING_USER_HANDLE);
     let user = state.users.short(ACTING_USER_HANDLE).await?.ok_or(ApiError::NotFound("acting user"))?;
-    span.record("user.id", tracing::field::display(user.uuid));
+    root.record_user_id(user.uuid);
     Ok(user)
 }
 
@@ -116,8 +116,8 @@ async fn home(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
 
 /// `GET /api/activities/notifications`: crosses all three services
 /// (activities → users, activities → notifications → users).
-async fn notifications(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
-    let user = acting_user(&state).await?;
+async fn notifications(state: web::Data<State>, root: RootSpan) -> Result<HttpResponse, ApiError> {
+    let user = acting_user(&state, &root).await?;
     let notifications = state.notifications.for_recipient(user.uuid).await?;
     let activity_ids: Vec<Uuid> = notifications.iter().map(|n| n.activity_uuid).collect();
     let activities: HashMap<Uuid, ActivityRow> =
@@ -163,7 +163,11 @@ struct NewActivity {
 
 /// `POST /api/activities`: answers 200 with the Activity, as the original did
 /// (the frontend checks for 200).
-async fn create(state: web::Data<State>, body: web::Json<NewActivity>) -> Result<HttpResponse, ApiError> {
+async fn create(
+    state: web::Data<State>,
+    root: RootSpan,
+    body: web::Json<NewActivity>,
+) -> Result<HttpResponse, ApiError> {
     let mut errors = Vec::new();
     model::message_errors(body.message.as_deref(), MAX_ACTIVITY_CHARS, &mut errors);
     let ttl = body.ttl.as_deref().and_then(model::ttl);
@@ -173,7 +177,7 @@ async fn create(state: web::Data<State>, body: web::Json<NewActivity>) -> Result
     let (Some(ttl), true) = (ttl, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
-    let user = acting_user(&state).await?;
+    let user = acting_user(&state, &root).await?;
     let now = service_kit::now();
     let row = new_row(&user, body.message.as_deref().unwrap_or_default(), None, Some(now + ttl), now);
     store::insert(&state.db, &row).await?;
@@ -190,6 +194,7 @@ struct NewReply {
 /// never the reply: it is logged and the reply is answered.
 async fn reply(
     state: web::Data<State>,
+    root: RootSpan,
     parent: web::Path<Uuid>,
     body: web::Json<NewReply>,
 ) -> Result<HttpResponse, ApiError> {
@@ -199,7 +204,7 @@ async fn reply(
         return Err(ApiError::Validation(errors));
     }
     let parent = store::find(&state.db, *parent).await?.ok_or(ApiError::NotFound("activity"))?;
-    let user = acting_user(&state).await?;
+    let user = acting_user(&state, &root).await?;
     let row = new_row(
         &user,
         body.message.as_deref().unwrap_or_default(),

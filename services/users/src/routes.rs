@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use contracts::{ACTING_USER_HANDLE, ProfileUpdate};
 use serde::Deserialize;
 use service_kit::{ApiError, http::Endpoint};
+use telemetry::{ActingUser, RootSpan};
 use uuid::Uuid;
 
 use crate::{State, store};
@@ -60,7 +61,11 @@ async fn users_by_uuid(state: web::Data<State>, query: web::Query<UuidsQuery>) -
     Ok(HttpResponse::Ok().json(users))
 }
 
-async fn update_profile(state: web::Data<State>, body: web::Json<ProfileUpdate>) -> Result<HttpResponse, ApiError> {
+async fn update_profile(
+    state: web::Data<State>,
+    root: RootSpan,
+    body: web::Json<ProfileUpdate>,
+) -> Result<HttpResponse, ApiError> {
     let display_name = body.display_name.as_deref().map(str::trim).unwrap_or_default();
     let bio = body.bio.as_deref().map(str::trim).filter(|bio| !bio.is_empty());
     let mut errors = Vec::new();
@@ -80,10 +85,10 @@ async fn update_profile(state: web::Data<State>, body: web::Json<ProfileUpdate>)
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    tracing::Span::current().record("user.handle", ACTING_USER_HANDLE);
+    root.record_user_handle(ACTING_USER_HANDLE);
     let user = store::update_profile(&state.db, ACTING_USER_HANDLE, display_name, bio)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
-    tracing::Span::current().record("user.id", tracing::field::display(user.uuid));
+    root.record_user_id(user.uuid);
     Ok(HttpResponse::Ok().json(user))
 }

@@ -14,6 +14,7 @@ use opentelemetry::{
     trace::{Link, SpanKind, TraceContextExt, TraceId},
 };
 use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
+use opentelemetry_semantic_conventions::attribute as attr;
 
 use super::{
     decision::{decision, with_decision},
@@ -99,12 +100,12 @@ impl XraySampler {
         let text = |key: &str| {
             attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.as_str()).unwrap_or_default()
         };
-        let host = text("server.address");
+        let host = text(attr::SERVER_ADDRESS);
         let request = Request {
             service: self.rules.naming.name(Some(&host).filter(|h| !h.is_empty()).map(|h| h.as_ref())),
             host: &host,
-            method: &text("http.request.method"),
-            path: &text("url.path"),
+            method: &text(attr::HTTP_REQUEST_METHOD),
+            path: &text(attr::URL_PATH),
             attributes,
         };
         let second = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();

@@ -15,6 +15,7 @@ use opentelemetry::{
     trace::{SpanId, SpanKind, Status},
 };
 use opentelemetry_sdk::trace::SpanData;
+use opentelemetry_semantic_conventions::attribute as attr;
 
 use super::{
     document::{
@@ -24,30 +25,36 @@ use super::{
     naming::SegmentNaming,
     trace_id::XrayTraceId,
 };
+use crate::http_server::USER_HANDLE;
 
 /// Attributes worth filtering traces on in the X-Ray console: indexed as
 /// annotations (`user.id` → `user_id`); the others go to metadata.
-const ANNOTATED: &[&str] = &["user.id", "user.handle"];
+const ANNOTATED: &[&str] = &[attr::USER_ID, USER_HANDLE];
 
 /// Attributes the `http`, `sql` and `cause` blocks already carry.
 const TRANSLATED: &[&str] = &[
-    "http.request.method",
-    "http.response.status_code",
-    "url.full",
-    "url.path",
-    "url.scheme",
-    "server.address",
-    "server.port",
-    "client.address",
-    "user_agent.original",
-    "db.system.name",
-    "db.query.text",
-    "db.namespace",
-    "error.type",
-    "error.message",
-    "exception.message",
-    "exception.type",
+    attr::HTTP_REQUEST_METHOD,
+    attr::HTTP_RESPONSE_STATUS_CODE,
+    attr::URL_FULL,
+    attr::URL_PATH,
+    attr::URL_SCHEME,
+    attr::SERVER_ADDRESS,
+    attr::SERVER_PORT,
+    attr::CLIENT_ADDRESS,
+    attr::USER_AGENT_ORIGINAL,
+    attr::DB_SYSTEM_NAME,
+    attr::DB_QUERY_TEXT,
+    attr::DB_NAMESPACE,
+    attr::ERROR_TYPE,
+    ERROR_MESSAGE,
+    attr::EXCEPTION_MESSAGE,
+    attr::EXCEPTION_TYPE,
 ];
+
+/// Obsoleted by the conventions (hence the deprecated constant), and still
+/// read: other instrumentations set it.
+#[allow(deprecated)]
+const ERROR_MESSAGE: &str = attr::ERROR_MESSAGE;
 
 /// Builds the datagrams for a batch of spans.
 #[derive(Debug, Clone)]
@@ -103,46 +110,47 @@ impl Documents {
         let attribute = |key: &str| span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| &kv.value);
         let text = |key: &str| attribute(key).map(OtelValue::as_str);
         let segment = is_segment(span);
-        let status = attribute("http.response.status_code").and_then(|v| match v {
+        let status = attribute(attr::HTTP_RESPONSE_STATUS_CODE).and_then(|v| match v {
             OtelValue::I64(code) => Some(*code),
             other => other.as_str().parse().ok(),
         });
-        let is_db = attribute("db.system.name").is_some();
-        let method = text("http.request.method");
+        let is_db = attribute(attr::DB_SYSTEM_NAME).is_some();
+        let method = text(attr::HTTP_REQUEST_METHOD);
 
         let name = if segment {
-            let host = text("server.address");
+            let host = text(attr::SERVER_ADDRESS);
             self.naming.name(host.as_deref()).to_owned()
         } else if is_db {
-            text("db.namespace").or_else(|| text("db.system.name")).unwrap_or_default().into_owned()
+            text(attr::DB_NAMESPACE).or_else(|| text(attr::DB_SYSTEM_NAME)).unwrap_or_default().into_owned()
         } else if method.is_some() && span.span_kind == SpanKind::Client {
-            text("server.address").map(Cow::into_owned).unwrap_or_else(|| span.name.to_string())
+            text(attr::SERVER_ADDRESS).map(Cow::into_owned).unwrap_or_else(|| span.name.to_string())
         } else {
             span.name.to_string()
         };
 
         let http = method.map(|method| {
-            let url = text("url.full").or_else(|| {
-                let (scheme, host, path) = (text("url.scheme")?, text("server.address")?, text("url.path")?);
-                let port = text("server.port").map(|p| format!(":{p}")).unwrap_or_default();
+            let url = text(attr::URL_FULL).or_else(|| {
+                let (scheme, host, path) =
+                    (text(attr::URL_SCHEME)?, text(attr::SERVER_ADDRESS)?, text(attr::URL_PATH)?);
+                let port = text(attr::SERVER_PORT).map(|p| format!(":{p}")).unwrap_or_default();
                 Some(format!("{scheme}://{host}{port}{path}").into())
             });
             Http {
                 request: HttpRequest {
                     method,
                     url,
-                    user_agent: text("user_agent.original").filter(|a| !a.is_empty()),
-                    client_ip: text("client.address").filter(|c| !c.is_empty()),
+                    user_agent: text(attr::USER_AGENT_ORIGINAL).filter(|a| !a.is_empty()),
+                    client_ip: text(attr::CLIENT_ADDRESS).filter(|c| !c.is_empty()),
                 },
                 response: status.map(|status| HttpResponse { status }),
             }
         });
         let sql = is_db.then(|| Sql {
-            database_type: text("db.system.name").unwrap_or_default(),
+            database_type: text(attr::DB_SYSTEM_NAME).unwrap_or_default(),
             // Parameterised statements: values are bound, never in the text.
             preparation: "statement",
-            sanitized_query: text("db.query.text"),
-            url: text("db.namespace").or_else(|| text("server.address")),
+            sanitized_query: text(attr::DB_QUERY_TEXT),
+            url: text(attr::DB_NAMESPACE).or_else(|| text(attr::SERVER_ADDRESS)),
         });
         // `namespace` is for subsegments only.
         let remote =
@@ -183,7 +191,7 @@ impl Documents {
             throttle,
             fault,
             cause: cause(span, &text),
-            user: if segment { text("user.handle") } else { None },
+            user: if segment { text(USER_HANDLE) } else { None },
             annotations,
             metadata: (!metadata.is_empty()).then_some(Metadata(metadata)),
             aws: segment.then_some(Aws { xray: Sdk { sdk: "opentelemetry for rust" } }),
@@ -203,13 +211,13 @@ fn is_segment(span: &SpanData) -> bool {
 fn cause<'a>(span: &'a SpanData, text: &impl Fn(&str) -> Option<Cow<'a, str>>) -> Option<Cause<'a>> {
     let mut exceptions = Vec::new();
     let id = span.span_context.span_id();
-    if let Some(message) = text("exception.message").or_else(|| text("error.message")) {
-        let kind = text("exception.type").or_else(|| text("error.type"));
+    if let Some(message) = text(attr::EXCEPTION_MESSAGE).or_else(|| text(ERROR_MESSAGE)) {
+        let kind = text(attr::EXCEPTION_TYPE).or_else(|| text(attr::ERROR_TYPE));
         exceptions.push(Exception { id, message: Some(message), kind });
     }
     for event in span.events.iter().filter(|event| event.name == "exception") {
         let field = |key: &str| event.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.as_str());
-        exceptions.push(Exception { id, message: field("exception.message"), kind: field("exception.type") });
+        exceptions.push(Exception { id, message: field(attr::EXCEPTION_MESSAGE), kind: field(attr::EXCEPTION_TYPE) });
     }
     (!exceptions.is_empty()).then_some(Cause { exceptions })
 }
