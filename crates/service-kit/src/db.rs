@@ -26,6 +26,23 @@ pub struct Migrations {
     pub sqlite: Migrator,
 }
 
+/// [`Service::migrations`](crate::Service::migrations) for a service whose
+/// migrations sit in its crate's `migrations/postgres` and
+/// `migrations/sqlite` folders (embedded at compile time). Use it inside the
+/// `impl Service` block.
+#[macro_export]
+macro_rules! embedded_migrations {
+    () => {
+        fn migrations() -> &'static $crate::Migrations {
+            static MIGRATIONS: $crate::Migrations = $crate::Migrations {
+                postgres: ::sqlx::migrate!("./migrations/postgres"),
+                sqlite: ::sqlx::migrate!("./migrations/sqlite"),
+            };
+            &MIGRATIONS
+        }
+    };
+}
+
 /// `set`, recording its history in `_sqlx_migrations_{service}`, so services
 /// pointed at one database (a shared `DATABASE_URL`) never mistake each
 /// other's migrations for their own.

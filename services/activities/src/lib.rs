@@ -9,7 +9,7 @@ mod store;
 
 use actix_web::web;
 use service_kit::{
-    ConfigError, Database, Env, Migrations, Service,
+    ConfigError, Database, Env, Service,
     clients::{NotificationsClient, UsersClient},
 };
 
@@ -27,18 +27,13 @@ pub struct State {
     pub(crate) notifications: NotificationsClient,
 }
 
-static MIGRATIONS: Migrations =
-    Migrations { postgres: sqlx::migrate!("./migrations/postgres"), sqlite: sqlx::migrate!("./migrations/sqlite") };
-
 impl Service for Activities {
     const NAME: &'static str = "activities";
     const DEFAULT_PORT: u16 = 4567;
     type Config = Config;
     type State = State;
 
-    fn migrations() -> &'static Migrations {
-        &MIGRATIONS
-    }
+    service_kit::embedded_migrations!();
 
     /// `USERS_URL` and `NOTIFICATIONS_URL`.
     fn config(env: &Env) -> Result<Config, ConfigError> {

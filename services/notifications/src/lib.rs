@@ -6,7 +6,7 @@ mod routes;
 mod store;
 
 use actix_web::web;
-use service_kit::{ConfigError, Database, Env, Migrations, Service, clients::UsersClient};
+use service_kit::{ConfigError, Database, Env, Service, clients::UsersClient};
 
 pub struct Notifications;
 
@@ -15,18 +15,13 @@ pub struct State {
     pub(crate) users: UsersClient,
 }
 
-static MIGRATIONS: Migrations =
-    Migrations { postgres: sqlx::migrate!("./migrations/postgres"), sqlite: sqlx::migrate!("./migrations/sqlite") };
-
 impl Service for Notifications {
     const NAME: &'static str = "notifications";
     const DEFAULT_PORT: u16 = 4569;
     type Config = url::Url;
     type State = State;
 
-    fn migrations() -> &'static Migrations {
-        &MIGRATIONS
-    }
+    service_kit::embedded_migrations!();
 
     /// `USERS_URL`.
     fn config(env: &Env) -> Result<url::Url, ConfigError> {

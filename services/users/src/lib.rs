@@ -4,7 +4,7 @@ mod routes;
 mod store;
 
 use actix_web::web;
-use service_kit::{ConfigError, Database, Env, Migrations, Service};
+use service_kit::{ConfigError, Database, Env, Service};
 
 pub struct Users;
 
@@ -12,18 +12,13 @@ pub struct State {
     pub(crate) db: Database,
 }
 
-static MIGRATIONS: Migrations =
-    Migrations { postgres: sqlx::migrate!("./migrations/postgres"), sqlite: sqlx::migrate!("./migrations/sqlite") };
-
 impl Service for Users {
     const NAME: &'static str = "users";
     const DEFAULT_PORT: u16 = 4568;
     type Config = ();
     type State = State;
 
-    fn migrations() -> &'static Migrations {
-        &MIGRATIONS
-    }
+    service_kit::embedded_migrations!();
 
     fn config(_env: &Env) -> Result<(), ConfigError> {
         Ok(())
