@@ -9,7 +9,7 @@ use std::{
 
 use aws_sdk_cloudwatchlogs::{
     Client,
-    config::timeout::TimeoutConfig,
+    config::{http::HttpResponse, timeout::TimeoutConfig},
     error::{ProvideErrorMetadata, SdkError},
     types::InputLogEvent,
 };
@@ -329,14 +329,33 @@ where
     }
 }
 
-fn describe<E, R>(err: &SdkError<E, R>) -> String
+/// What went wrong, for the person on call: a refusal of the credentials
+/// says so (a bare 403 from a proxy or policy carries no AWS error code),
+/// other answers give their status and AWS code, and a call that got no
+/// answer says whether it timed out or could not connect.
+fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     match err {
         SdkError::ServiceError(service) => {
-            format!("{}: {}", service.err().code().unwrap_or("error"), service.err().message().unwrap_or_default())
+            let status = service.raw().status().as_u16();
+            let what = match (service.err().code(), service.err().message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_owned(),
+                (None, _) => "no AWS error code".to_owned(),
+            };
+            if status == 401 || status == 403 {
+                format!(
+                    "rejected (HTTP {status}, {what}): check the AWS credentials and their logs:CreateLogStream and logs:PutLogEvents permissions"
+                )
+            } else {
+                format!("HTTP {status}, {what}")
+            }
+        }
+        SdkError::TimeoutError(_) => "timed out".to_owned(),
+        SdkError::DispatchFailure(_) => {
+            format!("unreachable: {}", aws_sdk_cloudwatchlogs::error::DisplayErrorContext(err))
         }
         other => aws_sdk_cloudwatchlogs::error::DisplayErrorContext(other).to_string(),
     }

@@ -155,11 +155,27 @@ async fn lines_logged_just_before_sigterm_reach_cloudwatch() {
 
 /// A CloudWatch that answers every call with throttling.
 fn throttling_cloudwatch() -> String {
+    let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+    fake_cloudwatch(format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-errortype: ThrottlingException\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    ))
+}
+
+/// A CloudWatch behind something that refuses the credentials with a bare
+/// 403 (a proxy or a policy), no AWS error code in the answer.
+fn forbidding_cloudwatch() -> String {
+    fake_cloudwatch("HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned())
+}
+
+/// A CloudWatch that reads each request whole and sends `answer`.
+fn fake_cloudwatch(answer: String) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
+            let answer = answer.clone();
             std::thread::spawn(move || {
                 let mut request = Vec::new();
                 let mut buffer = [0u8; 65536];
@@ -185,11 +201,6 @@ fn throttling_cloudwatch() -> String {
                         }
                     }
                 }
-                let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
-                let answer = format!(
-                    "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-errortype: ThrottlingException\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
                 let _ = stream.write_all(answer.as_bytes());
             });
         }
@@ -266,4 +277,35 @@ async fn without_credentials_cloudwatch_is_off_and_said_so_once() {
     let off: Vec<_> = lines.iter().filter(|l| l.contains("CloudWatch Logs export off")).collect();
     assert_eq!(off.len(), 1, "{lines:#?}");
     assert!(off[0].contains("credentials"));
+}
+
+#[tokio::test]
+async fn a_cloudwatch_that_refuses_the_credentials_is_reported_as_such_once() {
+    let data = tempfile::tempdir().unwrap();
+    let endpoint = forbidding_cloudwatch();
+    let pairs = [
+        ("CLOUDWATCH_LOG_GROUP", "cruddur"),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "AKIDTESTING"),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+        ("AWS_REGION", "us-east-1"),
+        ("CLOUDWATCH_FLUSH_INTERVAL_MS", "50"),
+        ("CRUDDUR_DATA_DIR", data.path().to_str().unwrap()),
+    ];
+    let mut users = Service::start("users", &pairs);
+    let client = reqwest::Client::new();
+    for _ in 0..20 {
+        assert_eq!(client.get(users.url("/api/health-check")).send().await.unwrap().status(), 200);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    users.signal("TERM");
+    assert!(users.wait(Duration::from_secs(60)).success());
+    let lines = users.stdout_lines();
+    let failed: Vec<&String> = lines.iter().filter(|l| l.contains("CloudWatch Logs export failed")).collect();
+    assert_eq!(failed.len(), 1, "reported once: {lines:#?}");
+    let failed: Value = serde_json::from_str(failed[0]).unwrap();
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.starts_with("rejected (HTTP 403"), "{error}");
+    assert!(error.contains("check the AWS credentials"), "{error}");
+    assert!(lines.iter().all(|l| !l.contains(SECRET_KEY)));
 }
