@@ -60,12 +60,18 @@ where
             line.trim_end().to_owned()
         });
         let event = LogEvent::new(chrono::Utc::now().timestamp_millis(), message);
-        if self.queue.try_send(Message::Event(event)).is_err() {
-            // Full (CloudWatch away or slow) or shut down: drop, count, say so once.
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            if !self.shared.queue_full_reported.swap(true, Ordering::Relaxed) {
-                report_first_drop();
+        match self.queue.try_send(Message::Event(event)) {
+            Ok(()) => {}
+            // CloudWatch away or slow: drop, count, say so once.
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                if !self.shared.queue_full_reported.swap(true, Ordering::Relaxed) {
+                    report_first_drop();
+                }
             }
+            // The shipper has stopped (the process is stopping): the queue is
+            // not full, and the line is on stdout; nothing to report.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 }
