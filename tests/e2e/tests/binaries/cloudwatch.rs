@@ -208,6 +208,19 @@ fn fake_cloudwatch(answer: String) -> String {
     url
 }
 
+/// A service shipping to the fake CloudWatch at `endpoint`, flushing often.
+fn fake_cloudwatch_env<'a>(endpoint: &'a str, data: &'a tempfile::TempDir) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("CLOUDWATCH_LOG_GROUP", "cruddur"),
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "AKIDTESTING"),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+        ("AWS_REGION", "us-east-1"),
+        ("CLOUDWATCH_FLUSH_INTERVAL_MS", "50"),
+        ("CRUDDUR_DATA_DIR", data.path().to_str().unwrap()),
+    ]
+}
+
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
@@ -218,16 +231,8 @@ fn rss_kib(pid: u32) -> u64 {
 async fn a_throttling_cloudwatch_costs_lines_not_requests_and_memory_stays_bounded() {
     let data = tempfile::tempdir().unwrap();
     let endpoint = throttling_cloudwatch();
-    let pairs = [
-        ("CLOUDWATCH_LOG_GROUP", "cruddur"),
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_ACCESS_KEY_ID", "AKIDTESTING"),
-        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
-        ("AWS_REGION", "us-east-1"),
-        ("CLOUDWATCH_FLUSH_INTERVAL_MS", "50"),
-        ("CLOUDWATCH_BUFFER_EVENTS", "200"),
-        ("CRUDDUR_DATA_DIR", data.path().to_str().unwrap()),
-    ];
+    let mut pairs = fake_cloudwatch_env(&endpoint, &data);
+    pairs.push(("CLOUDWATCH_BUFFER_EVENTS", "200"));
     let mut users = Service::start("users", &pairs);
     let client = reqwest::Client::new();
     let url = users.url("/api/health-check");
@@ -283,15 +288,7 @@ async fn without_credentials_cloudwatch_is_off_and_said_so_once() {
 async fn a_cloudwatch_that_refuses_the_credentials_is_reported_as_such_once() {
     let data = tempfile::tempdir().unwrap();
     let endpoint = forbidding_cloudwatch();
-    let pairs = [
-        ("CLOUDWATCH_LOG_GROUP", "cruddur"),
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_ACCESS_KEY_ID", "AKIDTESTING"),
-        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
-        ("AWS_REGION", "us-east-1"),
-        ("CLOUDWATCH_FLUSH_INTERVAL_MS", "50"),
-        ("CRUDDUR_DATA_DIR", data.path().to_str().unwrap()),
-    ];
+    let pairs = fake_cloudwatch_env(&endpoint, &data);
     let mut users = Service::start("users", &pairs);
     let client = reqwest::Client::new();
     for _ in 0..20 {
