@@ -5,7 +5,7 @@
 
 use std::{
     cell::Cell,
-    sync::atomic::{AtomicBool, AtomicU64},
+    sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
 };
 
 use super::batch::LogEvent;
@@ -24,16 +24,37 @@ pub(super) struct Shared {
     pub dropped: AtomicU64,
     pub queue_full_reported: AtomicBool,
     pub failure_reported: AtomicBool,
+    /// Bytes of the lines on the queue, and the most it may hold.
+    queued_bytes: AtomicUsize,
+    max_queued_bytes: usize,
 }
 
-impl Default for Shared {
-    fn default() -> Self {
+impl Shared {
+    pub fn new(max_queued_bytes: usize) -> Self {
         Self {
             enabled: AtomicBool::new(true),
             dropped: AtomicU64::new(0),
             queue_full_reported: AtomicBool::new(false),
             failure_reported: AtomicBool::new(false),
+            queued_bytes: AtomicUsize::new(0),
+            max_queued_bytes,
         }
+    }
+
+    /// Whether a line of `size` bytes fits on the queue; if so it is counted
+    /// as queued. Two threads may both fit a line at the same moment: the
+    /// bound can be passed by a line per thread, not more.
+    pub fn admit(&self, size: usize) -> bool {
+        if self.queued_bytes.load(Ordering::Relaxed) + size > self.max_queued_bytes {
+            return false;
+        }
+        self.queued_bytes.fetch_add(size, Ordering::Relaxed);
+        true
+    }
+
+    /// A line of `size` bytes left the queue (taken by the shipper, or never sent).
+    pub fn release(&self, size: usize) {
+        self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
     }
 }
 
@@ -60,4 +81,19 @@ pub(super) fn unshipped(log: impl FnOnce()) {
         log();
         flag.set(was);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shared;
+
+    #[test]
+    fn the_queue_takes_lines_up_to_its_bytes() {
+        let shared = Shared::new(100);
+        assert!(shared.admit(60));
+        assert!(!shared.admit(50), "60 + 50 is over 100");
+        assert!(shared.admit(40));
+        shared.release(60);
+        assert!(shared.admit(50));
+    }
 }

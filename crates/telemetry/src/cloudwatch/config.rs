@@ -26,6 +26,10 @@ pub struct CloudWatchConfig {
     /// `CLOUDWATCH_BUFFER_EVENTS` (10000): lines queued for the shipper at most;
     /// past it, new lines are dropped. Bounds memory while CloudWatch is away.
     pub buffer_events: usize,
+    /// `CLOUDWATCH_BUFFER_BYTES` (4 MiB): the same bound in bytes, for the
+    /// lines queued for the shipper and, apart, for those it holds for a
+    /// retry: a few long lines must not cost what ten thousand short ones do.
+    pub buffer_bytes: usize,
 }
 
 impl CloudWatchConfig {
@@ -69,6 +73,7 @@ impl CloudWatchConfig {
             retention_days,
             flush_interval: Duration::from_millis(number("CLOUDWATCH_FLUSH_INTERVAL_MS", 5000)?),
             buffer_events: number("CLOUDWATCH_BUFFER_EVENTS", 10_000)? as usize,
+            buffer_bytes: number("CLOUDWATCH_BUFFER_BYTES", 4 * 1024 * 1024)? as usize,
         }))
     }
 }
@@ -87,6 +92,7 @@ mod tests {
         let c = config(&[("CLOUDWATCH_LOG_GROUP", "cruddur")]).unwrap().unwrap();
         assert_eq!((c.log_group.as_str(), c.level, c.retention_days), ("cruddur", LevelFilter::INFO, None));
         assert_eq!(c.flush_interval, Duration::from_secs(5));
+        assert_eq!((c.buffer_events, c.buffer_bytes), (10_000, 4 * 1024 * 1024));
     }
 
     #[test]
@@ -95,6 +101,8 @@ mod tests {
         assert!(err.to_string().contains("CLOUDWATCH_RETENTION_DAYS"));
         let err = config(&[("CLOUDWATCH_LOG_GROUP", "g"), ("CLOUDWATCH_LOG_LEVEL", "loud")]).unwrap_err();
         assert!(err.to_string().contains("CLOUDWATCH_LOG_LEVEL"));
+        let err = config(&[("CLOUDWATCH_LOG_GROUP", "g"), ("CLOUDWATCH_BUFFER_BYTES", "4MB")]).unwrap_err();
+        assert!(err.to_string().contains("CLOUDWATCH_BUFFER_BYTES"));
         let ok = config(&[
             ("CLOUDWATCH_LOG_GROUP", "g"),
             ("CLOUDWATCH_RETENTION_DAYS", "30"),

@@ -60,18 +60,30 @@ where
             line.trim_end().to_owned()
         });
         let event = LogEvent::new(chrono::Utc::now().timestamp_millis(), message);
-        match self.queue.try_send(Message::Event(event)) {
-            Ok(()) => {}
-            // CloudWatch away or slow: drop, count, say so once.
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-                if !self.shared.queue_full_reported.swap(true, Ordering::Relaxed) {
-                    report_first_drop();
+        let size = event.size();
+        let full = if self.shared.admit(size) {
+            match self.queue.try_send(Message::Event(event)) {
+                Ok(()) => false,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.shared.release(size);
+                    true
+                }
+                // The shipper has stopped (the process is stopping): the queue
+                // is not full, and the line is on stdout; nothing to report.
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.shared.release(size);
+                    false
                 }
             }
-            // The shipper has stopped (the process is stopping): the queue is
-            // not full, and the line is on stdout; nothing to report.
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        } else {
+            true
+        };
+        if full {
+            // CloudWatch away or slow: drop, count, say so once.
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            if !self.shared.queue_full_reported.swap(true, Ordering::Relaxed) {
+                report_first_drop();
+            }
         }
     }
 }

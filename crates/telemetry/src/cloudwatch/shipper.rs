@@ -43,7 +43,7 @@ impl Shipper {
         S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
     {
         let (queue, events) = mpsc::channel(config.buffer_events);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared::new(config.buffer_bytes));
         let log_stream = stream_name(service);
         // A per-layer filter (not a check in `on_event`): it tells tracing the
         // most verbose level wanted, so debug and trace callsites stay off.
@@ -118,7 +118,9 @@ struct Sender {
     ready: bool,
     pending: Vec<LogEvent>,
     pending_bytes: usize,
+    /// Held for retry at most: `CLOUDWATCH_BUFFER_EVENTS` lines, `CLOUDWATCH_BUFFER_BYTES` bytes.
     capacity: usize,
+    capacity_bytes: usize,
     retry_at: Option<Instant>,
     backoff: Duration,
     shared: Arc<Shared>,
@@ -154,6 +156,7 @@ async fn run(config: CloudWatchConfig, stream: String, mut events: mpsc::Receive
         pending: Vec::new(),
         pending_bytes: 0,
         capacity: config.buffer_events,
+        capacity_bytes: config.buffer_bytes,
         retry_at: None,
         backoff: FIRST_BACKOFF,
         shared,
@@ -164,6 +167,7 @@ async fn run(config: CloudWatchConfig, stream: String, mut events: mpsc::Receive
         tokio::select! {
             message = events.recv() => match message {
                 Some(Message::Event(event)) => {
+                    sender.shared.release(event.size());
                     sender.push(event);
                     if sender.pending.len() >= batch::MAX_EVENTS || sender.pending_bytes >= batch::MAX_BYTES {
                         sender.flush(false).await;
@@ -172,6 +176,7 @@ async fn run(config: CloudWatchConfig, stream: String, mut events: mpsc::Receive
                 Some(Message::Shutdown(done)) => {
                     // What the layer queued before the shutdown message.
                     while let Ok(Message::Event(event)) = events.try_recv() {
+                        sender.shared.release(event.size());
                         sender.push(event);
                     }
                     sender.flush(true).await;
@@ -201,7 +206,7 @@ async fn unusable(sdk: &aws_config::SdkConfig) -> Option<String> {
 
 impl Sender {
     fn push(&mut self, event: LogEvent) {
-        if self.pending.len() >= self.capacity {
+        if self.pending.len() >= self.capacity || self.pending_bytes + event.size() > self.capacity_bytes {
             // CloudWatch has been away long enough to fill the buffer: drop.
             self.lose(1);
             return;
@@ -364,6 +369,33 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_held_for_a_retry_are_bounded_in_bytes_too() {
+        let config = aws_sdk_cloudwatchlogs::Config::builder()
+            .behavior_version(aws_sdk_cloudwatchlogs::config::BehaviorVersion::latest())
+            .build();
+        let mut sender = Sender {
+            client: Client::from_conf(config),
+            group: "g".into(),
+            stream: "s".into(),
+            retention_days: None,
+            ready: false,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            capacity: 10_000,
+            capacity_bytes: 1000,
+            retry_at: None,
+            backoff: FIRST_BACKOFF,
+            shared: Arc::new(Shared::new(1000)),
+        };
+        let line = "x".repeat(100 - batch::EVENT_OVERHEAD);
+        for _ in 0..25 {
+            sender.push(LogEvent::new(0, line.clone()));
+        }
+        assert_eq!((sender.pending.len(), sender.pending_bytes), (10, 1000));
+        assert_eq!(sender.shared.dropped.load(Ordering::Relaxed), 15);
+    }
 
     #[test]
     fn stream_names_say_service_and_instance() {
