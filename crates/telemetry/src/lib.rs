@@ -18,6 +18,7 @@ mod http_client;
 mod http_server;
 mod instance;
 mod logs;
+mod otlp;
 mod propagation;
 mod traces;
 mod xray;
