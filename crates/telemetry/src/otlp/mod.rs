@@ -9,6 +9,7 @@
 //! well-kept crate's format: the tests check it against opentelemetry-proto's
 //! own conversion, and any change of the SDK or proto version must keep them green.
 
-// Not wired in yet: only its tests use it.
-#[allow(dead_code)]
 mod encode;
+mod exporter;
+
+pub(crate) use exporter::OtlpExporter;
