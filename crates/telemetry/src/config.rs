@@ -37,7 +37,33 @@ pub struct OtlpTarget {
     pub traces_endpoint: Url,
     /// The names, never the values, of the configured export headers.
     pub header_names: Vec<String>,
+    /// `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS`
+    /// (the whole list, not merged per name, as opentelemetry-otlp had it):
+    /// what is sent, entries with an empty value left out.
+    pub headers: Vec<ExportHeader>,
+    /// `OTEL_EXPORTER_OTLP[_TRACES]_COMPRESSION=gzip`.
+    pub gzip: bool,
+    /// `OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT` in milliseconds (10000).
+    pub timeout: std::time::Duration,
 }
+
+/// One export header. Its value is a secret (an API key): `Debug` hides it.
+#[derive(Clone, PartialEq)]
+pub struct ExportHeader {
+    /// Lower case.
+    pub name: String,
+    /// Percent-decoded, as the OTLP exporters of the spec decode it.
+    pub value: String,
+}
+
+impl std::fmt::Debug for ExportHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}=…", self.name)
+    }
+}
+
+/// The spec's default export timeout.
+const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(10_000);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PropagatorKind {
@@ -106,9 +132,9 @@ impl TelemetryConfig {
                 (None, Some(base)) => with_traces_path(checked_url("OTEL_EXPORTER_OTLP_ENDPOINT", &base)?),
                 (None, None) => Url::parse(DEFAULT_TRACES_ENDPOINT).expect("a valid default"),
             };
-            let header_names: Vec<String> = pairs.iter().map(|(name, _)| name.clone()).collect();
+            let header_names: Vec<String> = pairs.iter().map(|header| header.name.clone()).collect();
             let honeycomb = traces_endpoint.host_str().is_some_and(|h| h.ends_with("honeycomb.io"));
-            let has_key = pairs.iter().any(|(name, set)| name == "x-honeycomb-team" && *set);
+            let has_key = pairs.iter().any(|header| header.name == "x-honeycomb-team" && !header.value.is_empty());
             if honeycomb && !has_key {
                 // compose passes `x-honeycomb-team=${HONEYCOMB_API_KEY}`, empty when unset:
                 // every export would be refused, so export is off and said once.
@@ -123,7 +149,10 @@ impl TelemetryConfig {
                     shutdown_budget,
                 });
             }
-            Some(OtlpTarget { traces_endpoint, header_names })
+            let gzip = compression(&get)?;
+            let timeout = timeout(&get, &mut notes);
+            let headers = pairs.into_iter().filter(|header| !header.value.is_empty()).collect();
+            Some(OtlpTarget { traces_endpoint, header_names, headers, gzip, timeout })
         } else {
             if exporters.is_none() {
                 notes.push(
@@ -139,11 +168,42 @@ impl TelemetryConfig {
     }
 }
 
-/// The spec's `name=value,name=value` list: the names, and whether each value
-/// is non-empty. The exporter drops an entry it cannot parse without a word,
-/// so every export would later be refused for a missing key: a malformed list
-/// is a start-up error instead. Values are never kept or shown (they hold keys).
-fn header_pairs(variable: &'static str, list: &str) -> Result<Vec<(String, bool)>, TelemetryError> {
+/// `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, else `OTEL_EXPORTER_OTLP_COMPRESSION`:
+/// gzip or none; anything else (zstd included) stops the start, as it did
+/// with opentelemetry-otlp.
+fn compression(get: &impl Fn(&str) -> Option<String>) -> Result<bool, TelemetryError> {
+    for variable in ["OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"] {
+        if let Some(value) = get(variable) {
+            return match value.as_str() {
+                "gzip" => Ok(true),
+                "none" => Ok(false),
+                _ => Err(InvalidVariable::new(variable, value, "not a supported compression (gzip or none)").into()),
+            };
+        }
+    }
+    Ok(false)
+}
+
+/// `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT`, in
+/// milliseconds. As with opentelemetry-otlp a value that does not parse is
+/// passed over (the next one or the default applies), but said once.
+fn timeout(get: &impl Fn(&str) -> Option<String>, notes: &mut Vec<String>) -> std::time::Duration {
+    for variable in ["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"] {
+        if let Some(value) = get(variable) {
+            match value.parse() {
+                Ok(millis) => return std::time::Duration::from_millis(millis),
+                Err(_) => notes.push(format!("{variable}={value:?} is not a whole number of milliseconds; ignored")),
+            }
+        }
+    }
+    DEFAULT_TIMEOUT
+}
+
+/// The spec's `name=value,name=value` list, values percent-decoded. The
+/// exporter used to drop an entry it could not parse without a word, so every
+/// export would later be refused for a missing key: a malformed list is a
+/// start-up error instead. Values are never shown (they hold keys).
+fn header_pairs(variable: &'static str, list: &str) -> Result<Vec<ExportHeader>, TelemetryError> {
     let mut pairs = Vec::new();
     for (position, entry) in list.split(',').enumerate().filter(|(_, entry)| !entry.trim().is_empty()) {
         let invalid = |reason: String| {
@@ -156,9 +216,40 @@ fn header_pairs(variable: &'static str, list: &str) -> Result<Vec<(String, bool)
         if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
             return Err(invalid(format!("entry {} has no valid header name", position + 1)).into());
         }
-        pairs.push((name.to_ascii_lowercase(), !value.trim().is_empty()));
+        let value = percent_decoded(value.trim());
+        if reqwest::header::HeaderValue::from_str(&value).is_err() {
+            return Err(invalid(format!("entry {} has a value that cannot be sent as a header", position + 1)).into());
+        }
+        pairs.push(ExportHeader { name: name.to_ascii_lowercase(), value });
     }
     Ok(pairs)
+}
+
+/// `%XX` escapes decoded; a value with a broken escape, or that does not
+/// decode to UTF-8, is taken as written (as opentelemetry-otlp did).
+fn percent_decoded(value: &str) -> String {
+    if !value.contains('%') {
+        return value.to_owned();
+    }
+    let mut bytes = Vec::with_capacity(value.len());
+    let mut rest = value.as_bytes();
+    while let Some((&first, tail)) = rest.split_first() {
+        if first == b'%' {
+            let Some(byte) = tail
+                .get(..2)
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            else {
+                return value.to_owned();
+            };
+            bytes.push(byte);
+            rest = &tail[2..];
+        } else {
+            bytes.push(first);
+            rest = tail;
+        }
+    }
+    String::from_utf8(bytes).unwrap_or_else(|_| value.to_owned())
 }
 
 /// `OTEL_PROPAGATORS`, with unsupported names noted and ignored.
@@ -314,6 +405,55 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.otlp.unwrap().header_names, ["x-honeycomb-team", "x-honeycomb-dataset"]);
+    }
+
+    #[test]
+    fn headers_compression_and_timeout_as_opentelemetry_otlp_read_them() {
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "ignored=1"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-honeycomb-team=a%20b%2Cc, empty=, raw=100%"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "soon"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+        ])
+        .unwrap();
+        let otlp = c.otlp.unwrap();
+        // The traces list replaces the general one; empty values are not sent.
+        let sent: Vec<(&str, &str)> = otlp.headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).collect();
+        assert_eq!(sent, [("x-honeycomb-team", "a b,c"), ("raw", "100%")]);
+        assert_eq!(otlp.header_names, ["x-honeycomb-team", "empty", "raw"]);
+        assert!(otlp.gzip);
+        assert_eq!(otlp.timeout, std::time::Duration::from_millis(2500));
+        assert_eq!(c.notes.len(), 1, "the timeout that does not parse is said: {:?}", c.notes);
+        assert!(!format!("{:?}", otlp.headers).contains("a b"), "Debug hides the values");
+
+        let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]).unwrap();
+        let otlp = c.otlp.unwrap();
+        assert!(!otlp.gzip && otlp.headers.is_empty());
+        assert_eq!(otlp.timeout, DEFAULT_TIMEOUT);
+
+        for value in ["zstd", "deflate"] {
+            let err =
+                config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("OTEL_EXPORTER_OTLP_COMPRESSION", value)])
+                    .unwrap_err();
+            assert!(err.to_string().contains("OTEL_EXPORTER_OTLP_COMPRESSION"), "{err}");
+        }
+        let none =
+            config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("OTEL_EXPORTER_OTLP_COMPRESSION", "none")]);
+        assert!(!none.unwrap().otlp.unwrap().gzip);
+    }
+
+    #[test]
+    fn a_header_value_that_cannot_be_sent_is_a_start_up_error_that_hides_it() {
+        let err = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=SECRET%0AKEY"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("OTEL_EXPORTER_OTLP_HEADERS") && !err.contains("SECRET"), "{err}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod http_client;
 mod http_server;
 mod instance;
 mod logs;
+mod otlp;
 mod propagation;
 mod traces;
 mod xray;
@@ -150,7 +151,6 @@ fn span_filter<S: tracing::Subscriber>() -> impl tracing_subscriber::layer::Filt
         .with_default(LevelFilter::INFO)
         .with_target("opentelemetry", LevelFilter::OFF)
         .with_target("opentelemetry_sdk", LevelFilter::OFF)
-        .with_target("opentelemetry_otlp", LevelFilter::OFF)
         // The CloudWatch shipper's own AWS SDK calls.
         .with_target("aws_", LevelFilter::OFF);
     // Spans only, tested first: the cheap check turns every event away before

@@ -11,7 +11,6 @@ use std::{
 
 use opentelemetry::{Context, KeyValue, trace::SpanContext};
 use opentelemetry_aws::trace::XrayIdGenerator;
-use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
@@ -22,6 +21,7 @@ use crate::{
     config::TelemetryConfig,
     console::ConsoleExporter,
     error::TelemetryError,
+    otlp::OtlpExporter,
     xray::{self, XrayConfig},
 };
 
@@ -48,14 +48,8 @@ pub fn provider(
     // (that made X-Ray cost as much at 10 % sampling as at 100 %).
     let mut fanout = Fanout::default();
     if let Some(otlp) = &config.otlp {
-        // Headers, compression and timeout: the exporter reads the standard
-        // variables itself. The endpoint is the one we checked and resolved.
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(otlp.traces_endpoint.as_str())
-            .build()
-            .map_err(|err| TelemetryError::Exporter(err.to_string()))?;
+        // Endpoint, headers, compression and timeout as read and checked in config.rs.
+        let exporter = OtlpExporter::new(otlp)?;
         let processor = BatchSpanProcessor::builder(ReportingExporter::new("otlp", exporter)).build();
         fanout.add(processor, SpanContext::is_sampled);
     }
