@@ -64,7 +64,15 @@ pub(crate) struct OtlpExporter {
 impl OtlpExporter {
     pub(crate) fn new(target: &OtlpTarget) -> Result<Self, TelemetryError> {
         let mut headers = HeaderMap::new();
-        headers.insert(USER_AGENT, HeaderValue::from_static(concat!("cruddur-telemetry/", env!("CARGO_PKG_VERSION"))));
+        // The OTLP spec's form (exporter, language, version), naming this crate.
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!(
+                "OTel-OTLP-Exporter-Rust/",
+                env!("CARGO_PKG_VERSION"),
+                " (cruddur-telemetry)"
+            )),
+        );
         // The configured ones may replace the user agent, as before.
         for header in &target.headers {
             // Checked when the configuration was read; failing here is a bug,
