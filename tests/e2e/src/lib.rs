@@ -1,7 +1,10 @@
 //! End-to-end tests of the Cruddur services live in `tests/`; this library
 //! holds what both test binaries use.
 
-use std::net::TcpListener;
+use std::{
+    io::{Read, Write},
+    net::TcpListener,
+};
 
 use actix_web::{App, HttpServer, web};
 
@@ -33,6 +36,47 @@ pub fn closed_port_url() -> String {
     let port = listener.local_addr().expect("a bound port").port();
     drop(listener);
     format!("http://127.0.0.1:{port}")
+}
+
+/// A loopback HTTP peer that reads each request whole (headers and the body
+/// its Content-Length announces) and sends `answer`, a whole HTTP response:
+/// a stand-in for an endpoint that refuses or throttles.
+pub fn answering_peer_url(answer: String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let url = format!("http://127.0.0.1:{}", listener.local_addr().expect("a bound port").port());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 65536];
+                loop {
+                    let Ok(n) = stream.read(&mut buffer) else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&request);
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap_or(0))
+                            })
+                            .unwrap_or(0usize);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let _ = stream.write_all(answer.as_bytes());
+            });
+        }
+    });
+    url
 }
 
 /// A loopback peer that accepts connections and never answers (while the

@@ -1,11 +1,7 @@
 //! Logs shipped to CloudWatch Logs, checked against moto's server, and a
 //! CloudWatch that fails, played by a loopback stand-in.
 
-use std::{
-    io::{Read, Write},
-    net::TcpListener,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -156,7 +152,7 @@ async fn lines_logged_just_before_sigterm_reach_cloudwatch() {
 /// A CloudWatch that answers every call with throttling.
 fn throttling_cloudwatch() -> String {
     let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
-    fake_cloudwatch(format!(
+    e2e::answering_peer_url(format!(
         "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-errortype: ThrottlingException\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     ))
@@ -165,47 +161,7 @@ fn throttling_cloudwatch() -> String {
 /// A CloudWatch behind something that refuses the credentials with a bare
 /// 403 (a proxy or a policy), no AWS error code in the answer.
 fn forbidding_cloudwatch() -> String {
-    fake_cloudwatch("HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned())
-}
-
-/// A CloudWatch that reads each request whole and sends `answer`.
-fn fake_cloudwatch(answer: String) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let answer = answer.clone();
-            std::thread::spawn(move || {
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 65536];
-                // Read the headers and the body announced by Content-Length.
-                loop {
-                    let Ok(n) = stream.read(&mut buffer) else { return };
-                    if n == 0 {
-                        return;
-                    }
-                    request.extend_from_slice(&buffer[..n]);
-                    let text = String::from_utf8_lossy(&request);
-                    if let Some(end) = text.find("\r\n\r\n") {
-                        let length = text[..end]
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse().unwrap_or(0))
-                            })
-                            .unwrap_or(0usize);
-                        if request.len() >= end + 4 + length {
-                            break;
-                        }
-                    }
-                }
-                let _ = stream.write_all(answer.as_bytes());
-            });
-        }
-    });
-    url
+    e2e::answering_peer_url("HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned())
 }
 
 /// A service shipping to the fake CloudWatch at `endpoint`, flushing often.

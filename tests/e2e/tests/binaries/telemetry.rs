@@ -220,6 +220,28 @@ async fn an_unreachable_exporter_costs_spans_not_requests_and_is_reported_once()
 }
 
 #[tokio::test]
+async fn an_exporter_that_refuses_the_key_is_reported_as_such_once() {
+    let refusing = e2e::answering_peer_url(
+        "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}"
+            .to_owned(),
+    );
+    let mut stack = start_stack(&refusing, &[("OTEL_BSP_SCHEDULE_DELAY", "20")]);
+    let client = reqwest::Client::new();
+    for _ in 0..10 {
+        let response = client.get(stack.activities.url("/api/activities/home")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    stack.activities.signal("TERM");
+    assert!(stack.activities.wait(Duration::from_secs(20)).success());
+    let lines = stack.activities.stdout_lines();
+    let failed: Vec<&String> = lines.iter().filter(|l| l.contains("span export failed")).collect();
+    assert_eq!(failed.len(), 1, "{lines:#?}");
+    assert!(failed[0].contains("403") && failed[0].contains("rejected: check the API key"), "{}", failed[0]);
+    assert!(lines.iter().all(|l| !l.contains(API_KEY)), "the key is never logged");
+}
+
+#[tokio::test]
 async fn a_silent_exporter_does_not_slow_requests() {
     // Accepts connections and never answers: each export waits out its timeout.
     // The X-Ray daemon is gone too: nothing listens on its UDP port.
