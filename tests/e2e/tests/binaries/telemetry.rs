@@ -197,20 +197,25 @@ async fn inbound_trace_headers_are_continued_and_w3c_wins() {
     drop(stack);
 }
 
-#[tokio::test]
-async fn an_unreachable_exporter_costs_spans_not_requests_and_is_reported_once() {
-    // Nothing listens: every export fails at once.
-    let closed = e2e::closed_port_url();
-    let mut stack = start_stack(&closed, &[("OTEL_BSP_SCHEDULE_DELAY", "20")]);
+/// `count` home requests, each answered 200, a little apart so batches go
+/// out between them; then SIGTERM to the edge. Its stdout lines.
+async fn home_requests_then_stop(mut stack: Stack, count: usize) -> Vec<String> {
     let client = reqwest::Client::new();
-    for _ in 0..20 {
+    for _ in 0..count {
         let response = client.get(stack.activities.url("/api/activities/home")).send().await.unwrap();
         assert_eq!(response.status(), 200);
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     stack.activities.signal("TERM");
     assert!(stack.activities.wait(Duration::from_secs(20)).success());
-    let lines = stack.activities.stdout_lines();
+    stack.activities.stdout_lines()
+}
+
+#[tokio::test]
+async fn an_unreachable_exporter_costs_spans_not_requests_and_is_reported_once() {
+    // Nothing listens: every export fails at once.
+    let closed = e2e::closed_port_url();
+    let lines = home_requests_then_stop(start_stack(&closed, &[("OTEL_BSP_SCHEDULE_DELAY", "20")]), 20).await;
     let reported = lines.iter().filter(|l| l.contains("span export failed")).count();
     assert_eq!(reported, 1, "{lines:#?}");
     assert!(
@@ -225,16 +230,7 @@ async fn an_exporter_that_refuses_the_key_is_reported_as_such_once() {
         "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}"
             .to_owned(),
     );
-    let mut stack = start_stack(&refusing, &[("OTEL_BSP_SCHEDULE_DELAY", "20")]);
-    let client = reqwest::Client::new();
-    for _ in 0..10 {
-        let response = client.get(stack.activities.url("/api/activities/home")).send().await.unwrap();
-        assert_eq!(response.status(), 200);
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
-    stack.activities.signal("TERM");
-    assert!(stack.activities.wait(Duration::from_secs(20)).success());
-    let lines = stack.activities.stdout_lines();
+    let lines = home_requests_then_stop(start_stack(&refusing, &[("OTEL_BSP_SCHEDULE_DELAY", "20")]), 10).await;
     let failed: Vec<&String> = lines.iter().filter(|l| l.contains("span export failed")).collect();
     assert_eq!(failed.len(), 1, "{lines:#?}");
     assert!(failed[0].contains("403") && failed[0].contains("rejected: check the API key"), "{}", failed[0]);
