@@ -101,7 +101,16 @@ pub(crate) fn write_event(
     }
     if let Some(span_context) = span_context {
         let trace_id = span_context.trace_id();
-        write!(out, ",\"trace_id\":\"{trace_id}\",\"span_id\":\"{}\"", span_context.span_id())?;
+        // Hex from a stack buffer, not through `{}`: the ids are on every line.
+        let mut trace_hex = [0u8; 32];
+        let mut span_hex = [0u8; 16];
+        hex::encode_to_slice(trace_id.to_bytes(), &mut trace_hex).map_err(|_| fmt::Error)?;
+        hex::encode_to_slice(span_context.span_id().to_bytes(), &mut span_hex).map_err(|_| fmt::Error)?;
+        out.write_str(",\"trace_id\":\"")?;
+        out.write_str(std::str::from_utf8(&trace_hex).map_err(|_| fmt::Error)?)?;
+        out.write_str("\",\"span_id\":\"")?;
+        out.write_str(std::str::from_utf8(&span_hex).map_err(|_| fmt::Error)?)?;
+        out.write_char('"')?;
         if ids == TraceIds::WithXray {
             write!(out, ",\"xray_trace_id\":\"{}\"", crate::xray::XrayTraceId(trace_id))?;
         }
