@@ -51,11 +51,12 @@ macro_rules! insert {
     };
 }
 
-/// Top-level activities that have not expired, newest first.
+/// Top-level activities that have not expired, newest first (two posted at
+/// the same instant in uuid order, the same on both databases).
 pub async fn home(db: &Database, now: DateTime<Utc>) -> Result<Vec<ActivityRow>, sqlx::Error> {
     const SQL: &str = select!(
         "WHERE reply_to_activity_uuid IS NULL AND (expires_at IS NULL OR expires_at > $1) \
-         ORDER BY created_at DESC LIMIT ",
+         ORDER BY created_at DESC, uuid LIMIT ",
         page!()
     );
     db_query!(db, "SELECT", "activities", SQL, |pool| {
