@@ -29,6 +29,18 @@ pub struct TelemetryConfig {
     /// drain (`SHUTDOWN_TIMEOUT_MS`) a stop ends inside a container's grace
     /// period.
     pub shutdown_budget: std::time::Duration,
+    pub span_queue: SpanQueueLimits,
+}
+
+/// What each span exporter's queue may hold before new spans are dropped.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpanQueueLimits {
+    /// `OTEL_BSP_MAX_QUEUE_SIZE` (2048), read here so that the processor and
+    /// the byte budget agree on it.
+    pub max_spans: usize,
+    /// `TELEMETRY_SPAN_QUEUE_BYTES` (2 MiB): the same bound in bytes, so a
+    /// dead exporter costs at most this much memory however large the spans.
+    pub max_bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +93,17 @@ impl TelemetryConfig {
             Some(value) => value.parse().map(std::time::Duration::from_millis).map_err(|_| {
                 InvalidVariable::new("TELEMETRY_SHUTDOWN_TIMEOUT_MS", value, "not a whole number of milliseconds")
             })?,
+        };
+        let whole = |name: &'static str, default: usize| match get(name) {
+            None => Ok(default),
+            Some(value) => match value.parse::<usize>() {
+                Ok(number) if number > 0 => Ok(number),
+                _ => Err(InvalidVariable::new(name, value, "not a positive whole number")),
+            },
+        };
+        let span_queue = SpanQueueLimits {
+            max_spans: whole("OTEL_BSP_MAX_QUEUE_SIZE", 2048)?,
+            max_bytes: whole("TELEMETRY_SPAN_QUEUE_BYTES", 2 * 1024 * 1024)?,
         };
 
         let service_name = get("OTEL_SERVICE_NAME")
@@ -147,6 +170,7 @@ impl TelemetryConfig {
                     propagators: propagators(&get, &mut notes),
                     notes,
                     shutdown_budget,
+                    span_queue,
                 });
             }
             let gzip = compression(&get)?;
@@ -164,7 +188,7 @@ impl TelemetryConfig {
         };
 
         let propagators = propagators(&get, &mut notes);
-        Ok(Self { service_name, sdk_disabled, otlp, console, propagators, notes, shutdown_budget })
+        Ok(Self { service_name, sdk_disabled, otlp, console, propagators, notes, shutdown_budget, span_queue })
     }
 }
 

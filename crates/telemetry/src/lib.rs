@@ -20,6 +20,7 @@ mod instance;
 mod logs;
 mod otlp;
 mod propagation;
+mod span_budget;
 mod traces;
 mod xray;
 

@@ -5,7 +5,10 @@
 //! counts and reports that once).
 
 use std::{
-    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -14,14 +17,17 @@ use opentelemetry_aws::trace::XrayIdGenerator;
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
-    trace::{BatchSpanProcessor, Config, SdkTracerProvider, Span, SpanData, SpanExporter, SpanProcessor},
+    trace::{
+        BatchConfigBuilder, BatchSpanProcessor, Config, SdkTracerProvider, Span, SpanData, SpanExporter, SpanProcessor,
+    },
 };
 
 use crate::{
-    config::TelemetryConfig,
+    config::{SpanQueueLimits, TelemetryConfig},
     console::ConsoleExporter,
     error::TelemetryError,
     otlp::OtlpExporter,
+    span_budget::SpanBudget,
     xray::{self, XrayConfig},
 };
 
@@ -47,20 +53,17 @@ pub fn provider(
     // finished span for each of them, whether or not it exports the span
     // (that made X-Ray cost as much at 10 % sampling as at 100 %).
     let mut fanout = Fanout::default();
+    let limits = config.span_queue;
     if let Some(otlp) = &config.otlp {
         // Endpoint, headers, compression and timeout as read and checked in config.rs.
-        let exporter = OtlpExporter::new(otlp)?;
-        let processor = BatchSpanProcessor::builder(ReportingExporter::new("otlp", exporter)).build();
-        fanout.add(processor, SpanContext::is_sampled);
+        fanout.add("otlp", OtlpExporter::new(otlp)?, limits, SpanContext::is_sampled);
     }
     if config.console {
-        let processor = BatchSpanProcessor::builder(ConsoleExporter::default()).build();
-        fanout.add(processor, SpanContext::is_sampled);
+        fanout.add("console", ConsoleExporter::default(), limits, SpanContext::is_sampled);
     }
     if let Some(daemon) = &xray.daemon {
         let exporter = xray::DaemonExporter::new(daemon.clone(), xray::Documents::new(xray.naming.clone()));
-        let processor = BatchSpanProcessor::builder(ReportingExporter::new("xray", exporter)).build();
-        fanout.add(processor, xray::sampled_for_xray);
+        fanout.add("xray", exporter, limits, xray::sampled_for_xray);
     }
     if !fanout.is_empty() {
         builder = builder.with_span_processor(fanout);
@@ -68,21 +71,34 @@ pub fn provider(
     Ok(builder.build())
 }
 
-/// Hands each processor only the spans it exports. The SDK's batch processor
-/// queues every recorded span, and spans recorded for X-Ray alone are not
-/// sampled for OTLP (and the other way round). A span is copied only when
-/// more than one processor takes it.
+/// Hands each processor only the spans it exports, and only while they fit
+/// its [`SpanBudget`]. The SDK's batch processor queues every recorded span,
+/// and spans recorded for X-Ray alone are not sampled for OTLP (and the other
+/// way round). A span is copied only when more than one processor takes it.
 #[derive(Debug, Default)]
 struct Fanout {
-    processors: Vec<(BatchSpanProcessor, Keep)>,
+    processors: Vec<Taker>,
+}
+
+#[derive(Debug)]
+struct Taker {
+    processor: BatchSpanProcessor,
+    keep: Keep,
+    budget: Arc<SpanBudget>,
 }
 
 /// Whether a processor exports a span of this context.
 type Keep = fn(&SpanContext) -> bool;
 
 impl Fanout {
-    fn add(&mut self, processor: BatchSpanProcessor, keep: Keep) {
-        self.processors.push((processor, keep));
+    /// A batch processor for `exporter` (the other `OTEL_BSP_*` settings come
+    /// from the environment, as the SDK reads them).
+    fn add<E: SpanExporter + 'static>(&mut self, name: &'static str, exporter: E, limits: SpanQueueLimits, keep: Keep) {
+        let budget = Arc::new(SpanBudget::new(name, limits.max_bytes, limits.max_spans));
+        let config = BatchConfigBuilder::default().with_max_queue_size(limits.max_spans).build();
+        let exporter = ReportingExporter::new(name, exporter, budget.clone());
+        let processor = BatchSpanProcessor::builder(exporter).with_batch_config(config).build();
+        self.processors.push(Taker { processor, keep, budget });
     }
 
     fn is_empty(&self) -> bool {
@@ -92,8 +108,8 @@ impl Fanout {
     fn all(&self, each: impl Fn(&BatchSpanProcessor) -> OTelSdkResult) -> OTelSdkResult {
         // Every processor is flushed or shut down even when one fails.
         let mut result = Ok(());
-        for (processor, _) in &self.processors {
-            let outcome = each(processor);
+        for taker in &self.processors {
+            let outcome = each(&taker.processor);
             if result.is_ok() {
                 result = outcome;
             }
@@ -108,13 +124,13 @@ impl SpanProcessor for Fanout {
     }
 
     fn on_end(&self, span: SpanData) {
-        let mut takers = self.processors.iter().filter(|(_, keep)| keep(&span.span_context)).map(|(p, _)| p);
+        let mut takers = self.processors.iter().filter(|t| (t.keep)(&span.span_context) && t.budget.admit(&span));
         let Some(mut last) = takers.next() else { return };
         for next in takers {
-            last.on_end(span.clone());
+            last.processor.on_end(span.clone());
             last = next;
         }
-        last.on_end(span);
+        last.processor.on_end(span);
     }
 
     fn force_flush(&self) -> OTelSdkResult {
@@ -124,38 +140,58 @@ impl SpanProcessor for Fanout {
     /// The processors share `timeout`: each gets what the ones before it left.
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         let deadline = std::time::Instant::now() + timeout;
-        self.all(|processor| {
+        let result = self.all(|processor| {
             processor.shutdown_with_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-        })
+        });
+        // Said here, not by the exporter: a processor stuck in an export never
+        // reaches its exporter's shutdown.
+        for taker in &self.processors {
+            let dropped = taker.budget.dropped();
+            if dropped > 0 {
+                tracing::warn!(
+                    target: "telemetry",
+                    exporter = taker.budget.exporter(),
+                    dropped_spans = dropped,
+                    "spans dropped by a full span queue"
+                );
+            }
+        }
+        result
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        for (processor, _) in &mut self.processors {
-            processor.set_resource(resource);
+        for taker in &mut self.processors {
+            taker.processor.set_resource(resource);
         }
     }
 }
 
 /// Wraps an exporter so a failing endpoint is reported once (with the count
-/// of lost spans at shutdown) instead of once per batch.
+/// of lost spans at shutdown) instead of once per batch, and so each batch
+/// gives its place in the [`SpanBudget`] back once it is sent or given up.
 #[derive(Debug)]
-pub struct ReportingExporter<E> {
+struct ReportingExporter<E> {
     name: &'static str,
     inner: E,
+    budget: Arc<SpanBudget>,
     reported: AtomicBool,
     lost: AtomicU64,
 }
 
 impl<E> ReportingExporter<E> {
-    pub fn new(name: &'static str, inner: E) -> Self {
-        Self { name, inner, reported: AtomicBool::new(false), lost: AtomicU64::new(0) }
+    fn new(name: &'static str, inner: E, budget: Arc<SpanBudget>) -> Self {
+        Self { name, inner, budget, reported: AtomicBool::new(false), lost: AtomicU64::new(0) }
     }
 }
 
 impl<E: SpanExporter> SpanExporter for ReportingExporter<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let spans = batch.len() as u64;
-        if let Err(err) = self.inner.export(batch).await {
+        // Measured before the exporter takes the batch; given back after.
+        let release = self.budget.release_after(&batch);
+        let outcome = self.inner.export(batch).await;
+        drop(release);
+        if let Err(err) = outcome {
             self.lost.fetch_add(spans, Ordering::Relaxed);
             if !self.reported.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
@@ -175,6 +211,7 @@ impl<E: SpanExporter> SpanExporter for ReportingExporter<E> {
         if lost > 0 {
             tracing::warn!(target: "telemetry", exporter = self.name, lost_spans = lost, "spans lost to export failures");
         }
+
         self.inner.shutdown_with_timeout(timeout)
     }
 

@@ -263,6 +263,40 @@ async fn a_silent_exporter_does_not_slow_requests() {
     drop(silent);
 }
 
+/// While an exporter does not answer, spans pile up in its queue only up to
+/// TELEMETRY_SPAN_QUEUE_BYTES, however large each span is (here: 4 KiB
+/// queries, 40 spans, far below the 2,048-span count bound).
+#[tokio::test]
+async fn spans_held_for_a_silent_exporter_are_bounded_in_bytes() {
+    let (endpoint, silent) = e2e::silent_peer_url();
+    let data = tempfile::tempdir().unwrap();
+    let env = [
+        ("CRUDDUR_DATA_DIR", data.path().to_str().unwrap()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "30000"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "10"),
+        ("TELEMETRY_SPAN_QUEUE_BYTES", "65536"),
+        ("TELEMETRY_SHUTDOWN_TIMEOUT_MS", "500"),
+    ];
+    let mut users = Service::start("users", &env);
+    let padding = "x".repeat(4096);
+    for _ in 0..40 {
+        let url = users.url(&format!("/api/health-check?padding={padding}"));
+        assert_eq!(reqwest::get(url).await.unwrap().status(), 200);
+    }
+    users.signal("TERM");
+    assert!(users.wait(Duration::from_secs(30)).success(), "{}", users.stderr());
+    let lines = users.stdout_lines();
+    let full: Vec<&String> = lines.iter().filter(|l| l.contains("span queue full")).collect();
+    assert_eq!(full.len(), 1, "said once: {lines:#?}");
+    let dropped =
+        lines.iter().find(|l| l.contains("spans dropped by a full span queue")).unwrap_or_else(|| panic!("{lines:#?}"));
+    let line: serde_json::Value = serde_json::from_str(dropped).unwrap();
+    // 64 KiB holds at most 15 spans of 4 KiB: most of the 40 were turned away.
+    assert!(line["dropped_spans"].as_u64().unwrap() >= 25, "{line}");
+    drop(silent);
+}
+
 /// Exporters that never answer cannot hold a stop past its budget: spans and
 /// CloudWatch share TELEMETRY_SHUTDOWN_TIMEOUT_MS, and what was not flushed
 /// is said.
