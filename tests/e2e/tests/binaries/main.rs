@@ -2,6 +2,7 @@
 
 mod cloudwatch;
 mod launch_scripts;
+mod log_format;
 mod moto;
 mod otlp;
 mod process;
@@ -55,6 +56,7 @@ fn a_bad_variable_stops_the_service_with_one_line_naming_it_before_touching_anyt
         ("AWS_XRAY_DAEMON_ADDRESS", "xray-daemon"),
         ("AWS_XRAY_SAMPLING_RULES", "/nonexistent/xray.json"),
         ("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team hcaik_SECRET"),
+        ("LOG_FORMAT", "pretty"),
     ] {
         let env = [(variable, value), ("CRUDDUR_DATA_DIR", dir.to_str().unwrap()), ("CLOUDWATCH_LOG_GROUP", "g")];
         let (status, _, stderr) = run("activities", &[], &env);
