@@ -8,6 +8,7 @@ pub mod clients;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod faults;
 pub mod http;
 mod request_task;
 pub mod upstream;
@@ -16,6 +17,7 @@ pub use app::{Application, Service, StartError, main};
 pub use config::{CommonConfig, ConfigError, Env, Timeouts};
 pub use db::{Database, Migrations};
 pub use error::ApiError;
+pub use faults::{Fault, Faults};
 pub use upstream::{Upstream, UpstreamError};
 
 /// Whether a database can store `text`. PostgreSQL's `text` cannot hold NUL

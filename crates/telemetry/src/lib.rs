@@ -17,12 +17,15 @@ mod error;
 mod http_client;
 mod http_server;
 mod instance;
+mod log_format;
 mod logs;
 mod otlp;
 mod propagation;
 mod span_budget;
 mod traces;
 mod xray;
+
+use std::io::IsTerminal;
 
 use environment::Env;
 use opentelemetry::trace::TracerProvider as _;
@@ -43,6 +46,7 @@ pub use db::record_result;
 pub use error::TelemetryError;
 pub use http_client::{HttpClient, http_client};
 pub use http_server::{ActingUser, RequestTelemetry};
+use log_format::{LogFormat, StdoutLines};
 /// The request's root span, an actix extractor: where [`ActingUser`] records.
 pub use tracing_actix_web::RootSpan;
 use xray::XrayConfig;
@@ -76,12 +80,17 @@ pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, Telemetr
         Some(directives) => EnvFilter::try_new(&directives).map_err(|err| TelemetryError::Filter(err.to_string()))?,
         None => EnvFilter::new("info"),
     };
+    let (lines, ansi) = match LogFormat::from_env(env, std::io::stdout().is_terminal())? {
+        LogFormat::Json => (StdoutLines::Json(logs::JsonLines::new(&config.service_name)), false),
+        LogFormat::Human { ansi } => (StdoutLines::Human(log_format::HumanLines::new(&config.service_name)), ansi),
+    };
     // Lossy: when stdout cannot keep up, lines are dropped (and counted by
     // tracing-appender) rather than making a request wait.
     let (stdout, stdout_guard) = tracing_appender::non_blocking(std::io::stdout());
     let logs = tracing_subscriber::fmt::layer()
         .fmt_fields(logs::NoSpanFields)
-        .event_format(logs::JsonLines::new(&config.service_name))
+        .event_format(lines)
+        .with_ansi(ansi)
         .with_writer(stdout)
         .with_filter(filter.and(client_noise::filter()));
 

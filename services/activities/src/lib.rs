@@ -9,22 +9,25 @@ mod store;
 
 use actix_web::web;
 use service_kit::{
-    ConfigError, Database, Env, Service,
+    ConfigError, Database, Env, Fault, Faults, Service,
     clients::{NotificationsClient, UsersClient},
 };
 
 pub struct Activities;
 
-/// Where the other services are.
+/// Where the other services are, and the `FAULT_*` knobs.
 pub struct Config {
     users_url: url::Url,
     notifications_url: url::Url,
+    faults: Faults,
 }
 
 pub struct State {
     pub(crate) db: Database,
     pub(crate) users: UsersClient,
     pub(crate) notifications: NotificationsClient,
+    /// `FAULT_ACTIVITIES_HOME_*` (service_kit::faults): the home feed's query.
+    pub(crate) home_fault: Fault,
 }
 
 impl Service for Activities {
@@ -35,11 +38,12 @@ impl Service for Activities {
 
     service_kit::embedded_migrations!();
 
-    /// `USERS_URL` and `NOTIFICATIONS_URL`.
+    /// `USERS_URL`, `NOTIFICATIONS_URL` and the `FAULT_*` knobs.
     fn config(env: &Env) -> Result<Config, ConfigError> {
         Ok(Config {
             users_url: UsersClient::url_from_env(env)?,
             notifications_url: NotificationsClient::url_from_env(env)?,
+            faults: Faults::from_env(env)?,
         })
     }
 
@@ -48,6 +52,7 @@ impl Service for Activities {
             db,
             users: UsersClient::new(config.users_url, http.clone()),
             notifications: NotificationsClient::new(config.notifications_url, http),
+            home_fault: config.faults.activities_home,
         }
     }
 

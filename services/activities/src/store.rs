@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use contracts::seed;
-use service_kit::{Database, db_query};
+use service_kit::{Database, Fault, db_query};
 use uuid::Uuid;
 
 /// Feeds show at most this many activities (the original's profile page: 40).
@@ -52,15 +52,16 @@ macro_rules! insert {
 }
 
 /// Top-level activities that have not expired, newest first (two posted at
-/// the same instant in uuid order, the same on both databases).
-pub async fn home(db: &Database, now: DateTime<Utc>) -> Result<Vec<ActivityRow>, sqlx::Error> {
+/// the same instant in uuid order, the same on both databases); slowed or
+/// failed inside its span as `fault` says.
+pub async fn home(db: &Database, fault: &Fault, now: DateTime<Utc>) -> Result<Vec<ActivityRow>, sqlx::Error> {
     const SQL: &str = select!(
         "WHERE reply_to_activity_uuid IS NULL AND (expires_at IS NULL OR expires_at > $1) \
          ORDER BY created_at DESC, uuid LIMIT ",
         page!()
     );
     db_query!(db, "SELECT", "activities", SQL, |pool| {
-        sqlx::query_as::<_, ActivityRow>(SQL).bind(now).fetch_all(pool).await
+        fault.around(sqlx::query_as::<_, ActivityRow>(SQL).bind(now).fetch_all(pool)).await
     })
 }
 

@@ -6,30 +6,38 @@ mod routes;
 mod store;
 
 use actix_web::web;
-use service_kit::{ConfigError, Database, Env, Service, clients::UsersClient};
+use service_kit::{ConfigError, Database, Env, Fault, Faults, Service, clients::UsersClient};
 
 pub struct Notifications;
+
+/// Where the users service is, and the `FAULT_*` knobs.
+pub struct Config {
+    users_url: url::Url,
+    faults: Faults,
+}
 
 pub struct State {
     pub(crate) db: Database,
     pub(crate) users: UsersClient,
+    /// `FAULT_NOTIFICATIONS_INBOX_*` (service_kit::faults): the inbox query.
+    pub(crate) inbox_fault: Fault,
 }
 
 impl Service for Notifications {
     const NAME: &'static str = "notifications";
     const DEFAULT_PORT: u16 = 4569;
-    type Config = url::Url;
+    type Config = Config;
     type State = State;
 
     service_kit::embedded_migrations!();
 
-    /// `USERS_URL`.
-    fn config(env: &Env) -> Result<url::Url, ConfigError> {
-        UsersClient::url_from_env(env)
+    /// `USERS_URL` and the `FAULT_*` knobs.
+    fn config(env: &Env) -> Result<Config, ConfigError> {
+        Ok(Config { users_url: UsersClient::url_from_env(env)?, faults: Faults::from_env(env)? })
     }
 
-    fn state(db: Database, users_url: url::Url, http: telemetry::HttpClient) -> State {
-        State { db, users: UsersClient::new(users_url, http) }
+    fn state(db: Database, config: Config, http: telemetry::HttpClient) -> State {
+        State { db, users: UsersClient::new(config.users_url, http), inbox_fault: config.faults.notifications_inbox }
     }
 
     fn routes(config: &mut web::ServiceConfig) {

@@ -21,7 +21,7 @@ struct ListQuery {
 /// A recipient's notifications, newest first, each actor hydrated from the
 /// users service in one batched call.
 async fn list(state: web::Data<State>, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
-    let rows = store::for_recipient(&state.db, query.recipient_user_uuid).await?;
+    let rows = store::for_recipient(&state.db, &state.inbox_fault, query.recipient_user_uuid).await?;
     let actors = state.users.shorts(rows.iter().map(|row| row.actor_user_uuid)).await?;
     let notifications: Vec<Notification> = rows
         .into_iter()

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use contracts::{NewNotification, NotificationKind, seed};
-use service_kit::{Database, db_query};
+use service_kit::{Database, Fault, db_query};
 use uuid::Uuid;
 
 /// A stored notification; its actor is hydrated by the caller.
@@ -24,14 +24,15 @@ macro_rules! page {
     };
 }
 
-pub async fn for_recipient(db: &Database, recipient: Uuid) -> Result<Vec<Row>, sqlx::Error> {
+/// A recipient's inbox, slowed or failed inside its span as `fault` says.
+pub async fn for_recipient(db: &Database, fault: &Fault, recipient: Uuid) -> Result<Vec<Row>, sqlx::Error> {
     const SQL: &str = concat!(
         "SELECT uuid, actor_user_uuid, activity_uuid, kind, created_at, read_at FROM notifications \
          WHERE recipient_user_uuid = $1 ORDER BY created_at DESC LIMIT ",
         page!()
     );
     db_query!(db, "SELECT", "notifications", SQL, |pool| {
-        sqlx::query_as::<_, Row>(SQL).bind(recipient).fetch_all(pool).await
+        fault.around(sqlx::query_as::<_, Row>(SQL).bind(recipient).fetch_all(pool)).await
     })
 }
 

@@ -57,7 +57,7 @@ async fn users_by_uuid(state: web::Data<State>, query: web::Query<UuidsQuery>) -
         .map(|part| Uuid::parse_str(part))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| ApiError::Validation(vec!["uuids_invalid"]))?;
-    let users = store::short_by_uuids(&state.db, &uuids).await?;
+    let users = store::short_by_uuids(&state.db, &state.batch_fault, &uuids).await?;
     Ok(HttpResponse::Ok().json(users))
 }
 

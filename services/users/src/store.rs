@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use contracts::{UserProfile, UserShort, seed};
-use service_kit::{Database, db_query};
+use service_kit::{Database, Fault, db_query};
 use uuid::Uuid;
 
 #[derive(sqlx::FromRow)]
@@ -42,8 +42,9 @@ pub async fn short_by_handle(db: &Database, handle: &str) -> Result<Option<UserS
     Ok(row.map(UserShort::from))
 }
 
-/// Users by uuid in one query (the batched lookup behind every feed).
-pub async fn short_by_uuids(db: &Database, uuids: &[Uuid]) -> Result<Vec<UserShort>, sqlx::Error> {
+/// Users by uuid in one query (the batched lookup behind every feed),
+/// slowed or failed inside its span as `fault` says.
+pub async fn short_by_uuids(db: &Database, fault: &Fault, uuids: &[Uuid]) -> Result<Vec<UserShort>, sqlx::Error> {
     const SQL: &str = "SELECT uuid, handle, display_name FROM users WHERE uuid IN ($1, …)";
     if uuids.is_empty() {
         return Ok(Vec::new());
@@ -55,7 +56,7 @@ pub async fn short_by_uuids(db: &Database, uuids: &[Uuid]) -> Result<Vec<UserSho
             list.push_bind(*uuid);
         }
         list.push_unseparated(")");
-        query.build_query_as::<ShortRow>().fetch_all(pool).await
+        fault.around(query.build_query_as::<ShortRow>().fetch_all(pool)).await
     })?;
     Ok(rows.into_iter().map(UserShort::from).collect())
 }

@@ -1,7 +1,9 @@
 //! The service binaries as processes: commands, start-up errors, signals.
 
 mod cloudwatch;
+mod faults;
 mod launch_scripts;
+mod log_format;
 mod moto;
 mod otlp;
 mod process;
@@ -55,6 +57,9 @@ fn a_bad_variable_stops_the_service_with_one_line_naming_it_before_touching_anyt
         ("AWS_XRAY_DAEMON_ADDRESS", "xray-daemon"),
         ("AWS_XRAY_SAMPLING_RULES", "/nonexistent/xray.json"),
         ("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team hcaik_SECRET"),
+        ("LOG_FORMAT", "pretty"),
+        ("FAULT_USERS_BATCH_ERROR_RATE", "10%"),
+        ("FAULT_ACTIVITIES_HOME_LATENCY_MS", "0.5"),
     ] {
         let env = [(variable, value), ("CRUDDUR_DATA_DIR", dir.to_str().unwrap()), ("CLOUDWATCH_LOG_GROUP", "g")];
         let (status, _, stderr) = run("activities", &[], &env);

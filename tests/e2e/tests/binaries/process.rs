@@ -114,10 +114,8 @@ impl Service {
         let (lines, out) = (stdout.clone(), child.stdout.take().unwrap());
         thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line)
-                    && json["message"] == "listening"
-                {
-                    port_tx.send(json["port"].as_u64().unwrap() as u16).ok();
+                if let Some(port) = listening_port(&line) {
+                    port_tx.send(port).ok();
                 }
                 lines.lock().unwrap().push(line);
             }
@@ -168,6 +166,16 @@ impl Service {
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
+}
+
+/// The port of the `listening` line, in JSON (`"port":4568`) or, with
+/// `LOG_FORMAT=human`, as `listening port=4568`.
+fn listening_port(line: &str) -> Option<u16> {
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(line) {
+        return json["port"].as_u64().filter(|_| json["message"] == "listening").map(|port| port as u16);
+    }
+    let (_, fields) = line.split_once(" listening port=")?;
+    fields.split(' ').next()?.parse().ok()
 }
 
 impl Drop for Service {
