@@ -331,6 +331,17 @@ async fn rendered_dom(url: String) -> String {
     .unwrap()
 }
 
+/// `left` and `width` (per cent) of the timing bar in the row of `span_id`.
+fn bar_of(dom: &str, span_id: &str) -> (f64, f64) {
+    let row = &dom[dom.find(&format!("data-span-id=\"{span_id}\"")).expect("a row for the span")..];
+    let style = &row[row.find("class=\"span-bar\" style=\"").expect("a bar in the row")..];
+    let number = |name: &str| -> f64 {
+        let at = &style[style.find(&format!("{name}: ")).unwrap() + name.len() + 2..];
+        at[..at.find('%').unwrap()].parse().unwrap()
+    };
+    (number("left"), number("width"))
+}
+
 #[tokio::test]
 async fn the_waterfall_renders_every_span_and_service_in_a_headless_browser() {
     let view = TraceView::start(&[]);
@@ -357,8 +368,33 @@ async fn the_waterfall_renders_every_span_and_service_in_a_headless_browser() {
         assert!(dom.contains(&format!("</span>{service}</span></li>")), "no {service} in the legend: {dom}");
     }
     assert!(dom.contains("<h1 id=\"title\">GET /api/activities/notifications</h1>"), "{dom}");
-    // Bars are placed on the trace's time line: the root's starts at 0 and spans it all.
-    assert!(dom.contains("class=\"span-bar\" style=\"left: 0%; width: 100%;"), "{dom}");
+    // Each bar is placed on the trace's time line by its span's start and duration.
+    let total = trace["duration_ms"].as_f64().unwrap();
+    for span in spans {
+        let (left, width) = bar_of(&dom, span["span_id"].as_str().unwrap());
+        let expected_left = span["start_ms"].as_f64().unwrap() / total * 100.0;
+        let expected_width = (span["duration_ms"].as_f64().unwrap() / total * 100.0).max(0.2);
+        assert!(
+            (left - expected_left).abs() < 0.01 && (width - expected_width).abs() < 0.01,
+            "{span:#}: {left}% {width}%"
+        );
+    }
+
+    // /trace/<id>#<span id> opens that span: every attribute of it and of its resource.
+    let root = spans.iter().find(|s| s["parent_span_id"].is_null()).unwrap();
+    let root_id = root["span_id"].as_str().unwrap();
+    let dom = rendered_dom(view.url(&format!("/trace/{id}#{root_id}"))).await;
+    let detail = &dom[dom.find(&format!("data-detail-of=\"{root_id}\"")).expect("the root's details shown")..];
+    let detail = &detail[..detail.find("class=\"span-row").unwrap_or(detail.len())];
+    for list in ["attributes", "resource"] {
+        let pairs = root[list].as_array().unwrap();
+        assert!(pairs.len() >= 3, "{list}: {root:#}");
+        for pair in pairs {
+            let value = pair["value"].as_str().map_or_else(|| pair["value"].to_string(), str::to_owned);
+            let row = format!("<tr><th>{}</th><td>{value}</td></tr>", pair["key"].as_str().unwrap());
+            assert!(detail.contains(&row), "{list}: no {row} in {detail}");
+        }
+    }
 
     // A whole traceresponse value pasted into the list's trace filter opens the trace.
     let dom = rendered_dom(view.url(&format!("/?trace={traceresponse}"))).await;

@@ -11,6 +11,9 @@
   const opened = new Set();      // span ids whose details are shown
   const collapsed = new Set();   // span ids whose children are hidden
   let shown = null;              // the trace on screen
+  // /trace/<id>#<span id> opens that span: a link can point at one span.
+  const linked = location.hash.slice(1).toLowerCase();
+  if (/^[0-9a-f]{16}$/.test(linked)) opened.add(linked);
 
   // Roots first (a span whose parent never arrived counts as one), then
   // each span's children by start: depth-first, as the calls nested.
@@ -143,7 +146,13 @@
       const line = event.target.closest(".span-row");
       if (!line) return;
       const id = line.dataset.spanId;
-      opened.has(id) ? opened.delete(id) : opened.add(id);
+      if (opened.has(id)) {
+        opened.delete(id);
+        if (location.hash === "#" + id) history.replaceState(null, "", location.pathname);
+      } else {
+        opened.add(id);
+        history.replaceState(null, "", "#" + id);
+      }
     }
     render();
   });
