@@ -6,7 +6,7 @@
 //! Checked against the spec's JSON rules (tests below): ids in hex, 64-bit
 //! integers as strings or numbers, enums as integers, unknown fields ignored,
 //! default fields left out. Where the derive is stricter than the rules it is
-//! said here: an empty request object is taken (see [`JsonRequest`]); an
+//! said here: an empty request object is taken (see `JsonRequest`); an
 //! empty `AnyValue` (`"value": {}`) and an explicit `null` for a field are
 //! refused (400) rather than read as the default. No exporter we know writes either.
 

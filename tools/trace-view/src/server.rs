@@ -68,15 +68,10 @@ impl Running {
     /// Serves and prints finished traces until both servers are stopped.
     pub async fn serve(self, config: &Config) -> std::io::Result<()> {
         let printer = actix_web::rt::spawn(printer::run(self.store.clone(), config.quiet, self.ui_base()));
-        let served = futures_join(self.otlp, self.ui).await;
+        let (otlp, ui) = tokio::join!(self.otlp, self.ui);
         printer.abort();
-        served
+        otlp.and(ui)
     }
-}
-
-async fn futures_join(a: Server, b: Server) -> std::io::Result<()> {
-    let (a, b) = tokio::join!(a, b);
-    a.and(b)
 }
 
 fn bind(address: SocketAddr, variable: &'static str) -> Result<(std::net::TcpListener, SocketAddr), StartError> {
