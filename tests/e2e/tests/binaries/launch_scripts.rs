@@ -1,7 +1,15 @@
 //! The Honeycomb key check against a loopback stand-in of its auth endpoint,
-//! and the traffic generator against the running stack.
+//! the traffic generator against the running stack, and `scripts/run` itself
+//! (with the trace view, and without it when an endpoint is configured).
 
-use std::{path::PathBuf, process::Command};
+use std::{
+    io::Read,
+    os::unix::process::CommandExt,
+    path::PathBuf,
+    process::{Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -101,4 +109,137 @@ async fn the_traffic_generator_calls_every_route_without_a_5xx() {
     let traces: Vec<&str> = stdout.lines().filter(|l| l.starts_with("trace ")).collect();
     assert_eq!(traces.len(), 3, "{stdout}");
     assert!(traces.iter().all(|l| l.split_whitespace().nth(1).unwrap().len() == 32), "{stdout}");
+}
+
+/// `scripts/run` listens on the fixed ports of the README (4567–4569, and
+/// the trace view's 4318 and 16686): its tests take turns.
+static FIXED_PORTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// `scripts/run` with the binaries the tests built (`CRUDDUR_BIN`), in a
+/// process group of its own so nothing it started outlives the test.
+struct RunScript {
+    child: std::process::Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    _data: tempfile::TempDir,
+}
+
+impl RunScript {
+    fn start(env: &[(&str, &str)]) -> Self {
+        for port in [4567, 4568, 4569, 4318, 16686] {
+            assert!(
+                std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+                "port {port} is taken: scripts/run cannot be tested while something (scripts/run?) listens there"
+            );
+        }
+        let data = tempfile::tempdir().unwrap();
+        let bin = crate::process::binary("trace-view").parent().unwrap().to_owned();
+        let mut command = script("run");
+        command
+            .env("CRUDDUR_BIN", bin)
+            .env("CRUDDUR_DATA_DIR", data.path())
+            .envs(env.iter().copied())
+            .process_group(0)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let collect = |mut pipe: Box<dyn Read + Send>| {
+            let text = Arc::new(Mutex::new(String::new()));
+            let sink = text.clone();
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 8192];
+                while let Ok(n @ 1..) = pipe.read(&mut buffer) {
+                    sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
+                }
+            });
+            text
+        };
+        let stdout = collect(Box::new(child.stdout.take().unwrap()));
+        let stderr = collect(Box::new(child.stderr.take().unwrap()));
+        Self { child, stdout, stderr, _data: data }
+    }
+
+    async fn wait_for(&self, what: &str, holds: impl Fn(&str, &str) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !holds(&self.stdout.lock().unwrap(), &self.stderr.lock().unwrap()) {
+            assert!(
+                Instant::now() < deadline,
+                "no {what}: {}\n{}",
+                self.stderr.lock().unwrap(),
+                self.stdout.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Ctrl-C, as a terminal sends it to the script; waits for it to end.
+    async fn interrupt(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill").arg("-INT").arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "scripts/run still running 30 s after Ctrl-C");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for RunScript {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status().ok();
+        self.child.wait().ok();
+    }
+}
+
+fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+#[tokio::test]
+async fn run_starts_the_trace_view_first_and_the_services_export_to_it() {
+    let _turn = FIXED_PORTS.lock().await;
+    let mut run = RunScript::start(&[]);
+    run.wait_for("start", |_, err| err.contains("Cruddur is up")).await;
+    let stderr = run.stderr.lock().unwrap().clone();
+    assert!(stderr.contains("Trace view: http://localhost:16686"), "{stderr}");
+
+    let response = reqwest::get("http://127.0.0.1:4567/api/activities/notifications").await.unwrap();
+    assert_eq!(response.status(), 200);
+    let id = crate::stack::trace_id_of(&response);
+    // Its line, once the trace has finished: every service's spans are in.
+    let link = format!("http://localhost:16686/trace/{id}");
+    run.wait_for("line for the trace", |out, _| out.lines().any(|l| l.ends_with(&link))).await;
+    let stdout = run.stdout.lock().unwrap().clone();
+    let line = stdout.lines().find(|l| l.ends_with(&link)).unwrap();
+    assert!(line.starts_with("GET /api/activities/notifications  3 services  "), "{line}");
+    let trace: serde_json::Value =
+        reqwest::get(format!("http://127.0.0.1:16686/api/traces/{id}")).await.unwrap().json().await.unwrap();
+    assert_eq!(trace["services"].as_array().unwrap().len(), 3, "{trace}");
+
+    // Ctrl-C stops the services, then the trace view; no span export fails on the way.
+    let status = run.interrupt().await;
+    assert_eq!(status.code(), Some(130), "ended as interrupted, after stopping everything: {status:?}");
+    for port in [4567, 4568, 4569, 4318, 16686] {
+        assert!(!listening(port), "port {port} still answers after Ctrl-C");
+    }
+    let stdout = run.stdout.lock().unwrap().clone();
+    assert!(!stdout.contains("spans lost to export failures"), "{stdout}");
+}
+
+#[tokio::test]
+async fn run_with_an_endpoint_configured_starts_no_trace_view() {
+    let _turn = FIXED_PORTS.lock().await;
+    let receiver = crate::otlp::Receiver::start();
+    let mut run = RunScript::start(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint)]);
+    run.wait_for("start", |_, err| err.contains("Cruddur is up")).await;
+    assert!(!run.stderr.lock().unwrap().contains("Trace view"));
+    assert!(!listening(16686) && !listening(4318));
+    let response = reqwest::get("http://127.0.0.1:4567/api/activities/notifications").await.unwrap();
+    let id = crate::stack::trace_id_of(&response);
+    receiver.wait_for_trace(&id, |spans| spans.iter().any(|s| s.service == "users")).await;
+    assert_eq!(run.interrupt().await.code(), Some(130));
 }

@@ -9,6 +9,7 @@ mod otlp;
 mod process;
 mod stack;
 mod telemetry;
+mod trace_view;
 mod xray;
 mod xray_scripts;
 

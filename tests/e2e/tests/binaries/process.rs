@@ -19,7 +19,7 @@ use std::{
 /// so the first test that needs one asks cargo to build them, once per run.
 /// The build also names this test target: features are then resolved
 /// exactly as they were for this test executable, every library is already
-/// fresh and only the three binaries are compiled (naming the services
+/// fresh and only the binaries are compiled (naming the services
 /// alone resolves fewer features and compiles a second copy of a dozen
 /// dependencies). Cargo releases its build lock before it runs the tests,
 /// so the nested build does not wait on the outer one; it runs from a clean
@@ -30,7 +30,9 @@ pub fn binary(service: &str) -> &'static Path {
     built.get(service).unwrap_or_else(|| panic!("no service {service}"))
 }
 
-const SERVICES: [&str; 3] = ["activities", "users", "notifications"];
+/// The three services, and the trace view they export to under `scripts/run`
+/// (each a package with a binary of its name).
+const BINARIES: [&str; 4] = ["activities", "users", "notifications", "trace-view"];
 
 fn build_services() -> HashMap<String, PathBuf> {
     // <target dir>[/<triple>]/<profile dir>/deps/binaries-<hash>
@@ -49,8 +51,8 @@ fn build_services() -> HashMap<String, PathBuf> {
         .stdout(Stdio::piped())
         // What cargo says (compiling, errors) goes where the test's output goes.
         .stderr(Stdio::inherit());
-    for service in SERVICES {
-        command.args(["--package", service, "--bin", service]);
+    for binary in BINARIES {
+        command.args(["--package", binary, "--bin", binary]);
     }
     // The same target directory as this build (cargo marks its root with
     // CACHEDIR.TAG), one level further up when built for an explicit --target.
@@ -67,13 +69,13 @@ fn build_services() -> HashMap<String, PathBuf> {
         let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
         let name = message["target"]["name"].as_str().unwrap_or_default();
         if message["reason"] == "compiler-artifact"
-            && SERVICES.contains(&name)
+            && BINARIES.contains(&name)
             && let Some(executable) = message["executable"].as_str()
         {
             built.insert(name.to_owned(), PathBuf::from(executable));
         }
     }
-    assert_eq!(built.len(), SERVICES.len(), "cargo named no binary for some service: {built:?}");
+    assert_eq!(built.len(), BINARIES.len(), "cargo named no binary for some package: {built:?}");
     built
 }
 
