@@ -102,4 +102,30 @@ mod tests {
         assert_eq!(env.url_or("URL", "http://x").unwrap_err().variable, "URL");
         assert_eq!(env.url_or("UNSET", "http://127.0.0.1:4568").unwrap().as_str(), "http://127.0.0.1:4568/");
     }
+
+    proptest::proptest! {
+        /// Whatever a variable holds: a value or one error naming it, never a panic.
+        #[test]
+        fn any_value_parses_or_names_its_variable(value in "\\PC{0,40}") {
+            let env = Env::from_pairs([("V", value.clone())]);
+            for err in [
+                env.parse_or("V", 0u16).err(),
+                env.url_or("V", "http://x").err(),
+                env.millis_or("V", Duration::ZERO).err(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                proptest::prop_assert_eq!(err.variable, "V");
+                proptest::prop_assert!(err.to_string().starts_with("invalid V="), "{}", err);
+            }
+        }
+
+        /// A number written out, with blanks around it, reads back as itself.
+        #[test]
+        fn numbers_written_then_read_are_identity(n in proptest::num::u64::ANY, before in "[ \\t]{0,3}", after in "[ \\t\\n]{0,3}") {
+            let env = Env::from_pairs([("MS", format!("{before}{n}{after}"))]);
+            proptest::prop_assert_eq!(env.millis_or("MS", Duration::ZERO).unwrap(), Duration::from_millis(n));
+        }
+    }
 }

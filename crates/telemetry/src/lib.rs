@@ -20,6 +20,9 @@ mod instance;
 mod log_format;
 mod logs;
 mod otlp;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod parsers;
 mod propagation;
 mod span_budget;
 mod traces;

@@ -28,7 +28,7 @@ impl XrayConfig {
             Some(path) => {
                 let invalid = |reason: String| InvalidVariable::new("AWS_XRAY_SAMPLING_RULES", path.clone(), reason);
                 let text = std::fs::read_to_string(&path).map_err(|err| invalid(err.to_string()))?;
-                SamplingRules::parse(&text).map_err(invalid)?
+                SamplingRules::parse(&text).map_err(|err| invalid(err.to_string()))?
             }
         };
         let naming = SegmentNaming { service: service_name.to_owned(), host_pattern: get("AWS_XRAY_URL") };

@@ -35,3 +35,10 @@ pub use propagator::XrayPropagator;
 pub use sampler::XraySampler;
 pub use trace_id::XrayTraceId;
 pub use translation::Documents;
+// For the parsers' seam (`crate::parsers`): the fuzz targets and property tests.
+#[cfg(any(test, feature = "fuzzing"))]
+pub use {
+    decision::{decision, with_decision},
+    naming::wildcard_match,
+    rules::{RulesError, SamplingRules},
+};

@@ -77,6 +77,27 @@ pub(super) struct Request<'a> {
     pub attributes: &'a [KeyValue],
 }
 
+/// Why a sampling rules file was refused (the reason in
+/// `AWS_XRAY_SAMPLING_RULES`'s start-up error).
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("expected {{\"SamplingRule\": {{...}}}} or a local rules file with \"version\"")]
+    UnknownForm,
+    /// A field missing, of the wrong type, or unknown.
+    #[error("{form}: {source}")]
+    Shape { form: &'static str, source: serde_json::Error },
+    #[error("SamplingRule.Version is {0}; X-Ray knows only 1")]
+    RuleVersion(u32),
+    #[error("SamplingRule.Priority {0} is not within 1..=9999")]
+    Priority(u32),
+    #[error("version {0} is not 1 or 2")]
+    FileVersion(u32),
+    #[error("{field} {rate} is not within 0..=1")]
+    Rate { field: String, rate: f64 },
+}
+
 /// Rules in matching order, then the default.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SamplingRules {
@@ -88,17 +109,19 @@ impl SamplingRules {
     /// Reads either form: `{"SamplingRule": {...}}` (what
     /// `aws xray create-sampling-rule --cli-input-json` takes, like xray.json)
     /// or an X-Ray SDK local rules file (`{"version": 2, "rules": [...], "default": {...}}`).
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|err| format!("not JSON: {err}"))?;
+    pub fn parse(text: &str) -> Result<Self, RulesError> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(RulesError::NotJson)?;
         if let Some(rule) = value.get("SamplingRule") {
-            let rule: CliRule = serde_json::from_value(rule.clone()).map_err(|err| format!("SamplingRule: {err}"))?;
+            let rule: CliRule = serde_json::from_value(rule.clone())
+                .map_err(|source| RulesError::Shape { form: "SamplingRule", source })?;
             return Ok(Self { rules: vec![rule.checked()?], default: Rule::default_rule(1, 0.05) });
         }
         if value.get("version").is_some() {
-            let file: LocalFile = serde_json::from_value(value).map_err(|err| format!("rules file: {err}"))?;
+            let file: LocalFile =
+                serde_json::from_value(value).map_err(|source| RulesError::Shape { form: "rules file", source })?;
             return file.checked();
         }
-        Err("expected {\"SamplingRule\": {...}} or a local rules file with \"version\"".into())
+        Err(RulesError::UnknownForm)
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -131,12 +154,12 @@ struct CliRule {
 }
 
 impl CliRule {
-    fn checked(self) -> Result<Rule, String> {
+    fn checked(self) -> Result<Rule, RulesError> {
         if self.version != 1 {
-            return Err(format!("SamplingRule.Version is {}; X-Ray knows only 1", self.version));
+            return Err(RulesError::RuleVersion(self.version));
         }
         if !(1..=9999).contains(&self.priority) {
-            return Err(format!("SamplingRule.Priority {} is not within 1..=9999", self.priority));
+            return Err(RulesError::Priority(self.priority));
         }
         check_rate("SamplingRule.FixedRate", self.fixed_rate)?;
         Ok(Rule {
@@ -189,9 +212,9 @@ struct LocalTarget {
 }
 
 impl LocalFile {
-    fn checked(self) -> Result<SamplingRules, String> {
+    fn checked(self) -> Result<SamplingRules, RulesError> {
         if !matches!(self.version, 1 | 2) {
-            return Err(format!("version {} is not 1 or 2", self.version));
+            return Err(RulesError::FileVersion(self.version));
         }
         check_rate("default.rate", self.default.rate)?;
         let mut rules = Vec::with_capacity(self.rules.len());
@@ -210,8 +233,8 @@ impl LocalFile {
     }
 }
 
-fn check_rate(field: &str, rate: f64) -> Result<(), String> {
-    if (0.0..=1.0).contains(&rate) { Ok(()) } else { Err(format!("{field} {rate} is not within 0..=1")) }
+fn check_rate(field: &str, rate: f64) -> Result<(), RulesError> {
+    if (0.0..=1.0).contains(&rate) { Ok(()) } else { Err(RulesError::Rate { field: field.to_owned(), rate }) }
 }
 
 #[cfg(test)]
@@ -236,10 +259,10 @@ mod tests {
             (r#"{"version": 3, "default": {"fixed_target": 1, "rate": 0.05}}"#, "version 3"),
             (r#"{"version": 2, "default": {"fixed_target": 1, "rate": 5}}"#, "default.rate"),
         ] {
-            let err = SamplingRules::parse(bad).unwrap_err();
+            let err = SamplingRules::parse(bad).unwrap_err().to_string();
             assert!(err.contains(complaint), "{bad}: {err}");
         }
         let typo = include_str!("../../../../xray.json").replace("FixedRate", "FixRate");
-        assert!(SamplingRules::parse(&typo).unwrap_err().contains("FixRate"));
+        assert!(SamplingRules::parse(&typo).unwrap_err().to_string().contains("FixRate"));
     }
 }
