@@ -160,12 +160,12 @@ fn throttling_cloudwatch() -> String {
 
 /// A CloudWatch behind something that refuses the credentials with a bare
 /// 403 (a proxy or a policy), no AWS error code in the answer.
-fn forbidding_cloudwatch() -> String {
+pub(crate) fn forbidding_cloudwatch() -> String {
     e2e::answering_peer_url("HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned())
 }
 
 /// A service shipping to the fake CloudWatch at `endpoint`, flushing often.
-fn fake_cloudwatch_env<'a>(endpoint: &'a str, data: &'a tempfile::TempDir) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn fake_cloudwatch_env<'a>(endpoint: &'a str, data: &'a tempfile::TempDir) -> Vec<(&'a str, &'a str)> {
     vec![
         ("CLOUDWATCH_LOG_GROUP", "cruddur"),
         ("AWS_ENDPOINT_URL", endpoint),

@@ -2,7 +2,9 @@
 
 mod cloudwatch;
 mod faults;
+mod hostile_input;
 mod launch_scripts;
+mod load;
 mod log_format;
 mod moto;
 mod otlp;
@@ -10,6 +12,7 @@ mod process;
 mod stack;
 mod telemetry;
 mod trace_view;
+mod under_load;
 mod xray;
 mod xray_scripts;
 

@@ -107,8 +107,14 @@ pub struct Service {
 impl Service {
     /// Starts `service` on a random loopback port and waits until it listens.
     pub fn start(service: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_on(service, env, 0)
+    }
+
+    /// Starts `service` on loopback `port` (0: a random one) and waits until it listens.
+    pub fn start_on(service: &str, env: &[(&str, &str)], port: u16) -> Self {
+        let port = port.to_string();
         let mut env: Vec<(&str, &str)> = env.to_vec();
-        env.extend([("PORT", "0"), ("BIND_ADDRESS", "127.0.0.1")]);
+        env.extend([("PORT", port.as_str()), ("BIND_ADDRESS", "127.0.0.1")]);
         let mut child = command(service, &env).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(String::new()));

@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// Every trace, at once (a local rules file: no rules, default 100 %).
-const ALWAYS: &str = r#"{"version": 2, "rules": [], "default": {"fixed_target": 0, "rate": 1.0}}"#;
+pub(crate) const ALWAYS: &str = r#"{"version": 2, "rules": [], "default": {"fixed_target": 0, "rate": 1.0}}"#;
 /// No trace, ever, unless a caller decided otherwise.
 const NEVER: &str = r#"{"version": 2, "rules": [], "default": {"fixed_target": 0, "rate": 0.0}}"#;
 
@@ -137,7 +137,7 @@ impl Trace {
     }
 }
 
-fn rules_file(text: &str) -> tempfile::NamedTempFile {
+pub(crate) fn rules_file(text: &str) -> tempfile::NamedTempFile {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), text).unwrap();
     file
@@ -158,7 +158,7 @@ fn start_with_xray(
 }
 
 /// SIGTERM to every service and wait: everything is flushed when they exit.
-fn stop(mut stack: Stack) {
+pub(crate) fn stop(mut stack: Stack) {
     for service in [&stack.activities, &stack.notifications, &stack.users] {
         service.signal("TERM");
     }
