@@ -17,6 +17,8 @@ const MAX_REQUESTS_PER_CLIENT: usize = 50_000;
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub sent: Instant,
+    /// When the answer (or the failure) came.
+    pub done: Instant,
     pub answer: Answer,
 }
 
@@ -64,7 +66,7 @@ impl Load {
                             Err(err) if err.is_connect() => Answer::Refused,
                             Err(err) => Answer::Lost(format!("{err:?}")),
                         };
-                        outcomes.push(Outcome { sent, answer });
+                        outcomes.push(Outcome { sent, done: Instant::now(), answer });
                         // Refused connections fail at once: don't spin.
                         if outcomes.last().is_some_and(|o| o.answer == Answer::Refused) {
                             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -101,4 +103,37 @@ pub fn tally(outcomes: &[Outcome]) -> std::collections::BTreeMap<String, usize> 
         *tally.entry(key).or_insert(0) += 1;
     }
     tally
+}
+
+/// A TCP proxy to `upstream` that holds each chunk a client sends for
+/// `delay` before passing it on: a dependency that answers every request
+/// slowly, so that requests are surely in flight when a test acts.
+pub fn slow_proxy(upstream: u16, delay: Duration) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else { return };
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let answers = tokio::spawn(async move { tokio::io::copy(&mut server_read, &mut client_write).await });
+                let mut buffer = vec![0u8; 65536];
+                while let Ok(n) = client_read.read(&mut buffer).await {
+                    if n == 0 {
+                        break;
+                    }
+                    tokio::time::sleep(delay).await;
+                    if server_write.write_all(&buffer[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                answers.abort();
+            });
+        }
+    });
+    url
 }
