@@ -95,7 +95,7 @@ impl Upstream {
         if status.is_server_error() {
             return Err(self.error(UpstreamFailure::BadStatus(status.as_u16())));
         }
-        let answer = response.json().await.map_err(|_| self.error(UpstreamFailure::BadBody))?;
+        let answer = response.json().await.map_err(|err| self.unread(&err))?;
         Ok((status.as_u16(), answer))
     }
 
@@ -104,10 +104,25 @@ impl Upstream {
         if !status.is_success() {
             return Err(self.error(UpstreamFailure::BadStatus(status.as_u16())));
         }
-        response.json().await.map_err(|err| {
-            let failure = if err.is_timeout() { UpstreamFailure::TimedOut } else { UpstreamFailure::BadBody };
-            self.error(failure)
-        })
+        response.json().await.map_err(|err| self.unread(&err))
+    }
+
+    /// Why an answer's body could not be read: the peer went away while
+    /// sending it (it died mid-answer: unreachable, as for a refused
+    /// connection), took too long, or sent something that is not the JSON
+    /// expected.
+    fn unread(&self, err: &reqwest::Error) -> UpstreamError {
+        // reqwest calls both a cut-off body and JSON it cannot parse "decode"
+        // errors; only the second carries serde_json's error.
+        let not_json = std::error::Error::source(err).is_some_and(|source| source.is::<serde_json::Error>());
+        let failure = if err.is_timeout() {
+            UpstreamFailure::TimedOut
+        } else if not_json {
+            UpstreamFailure::BadBody
+        } else {
+            UpstreamFailure::Unreachable
+        };
+        self.error(failure)
     }
 
     fn failed(&self, err: &reqwest_middleware::Error) -> UpstreamError {
@@ -122,5 +137,42 @@ impl Upstream {
 
     fn error(&self, failure: UpstreamFailure) -> UpstreamError {
         UpstreamError { service: self.service, failure }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io::{Read, Write},
+        net::TcpListener,
+    };
+
+    use super::*;
+
+    /// A peer that reads one request and answers `answer`, then hangs up.
+    fn peer(answer: &'static str) -> Url {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(answer.as_bytes());
+        });
+        url
+    }
+
+    async fn get_from(answer: &'static str) -> UpstreamFailure {
+        let upstream = Upstream::new("users", peer(answer), telemetry::http_client(reqwest::Client::new()));
+        let url = upstream.url(&["api", "users"]);
+        upstream.get::<Vec<serde_json::Value>>(url).await.unwrap_err().failure
+    }
+
+    #[tokio::test]
+    async fn a_peer_dying_mid_answer_is_unreachable_and_nonsense_is_a_bad_answer() {
+        let cut = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n[{\"uuid\"";
+        assert!(matches!(get_from(cut).await, UpstreamFailure::Unreachable));
+        let nonsense = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5\r\n\r\nhello";
+        assert!(matches!(get_from(nonsense).await, UpstreamFailure::BadBody));
     }
 }
