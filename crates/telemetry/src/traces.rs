@@ -27,7 +27,7 @@ use crate::{
     console::ConsoleExporter,
     error::TelemetryError,
     otlp::OtlpExporter,
-    span_budget::SpanBudget,
+    span_budget::{SpanBudget, held_bytes},
     xray::{self, XrayConfig},
 };
 
@@ -124,7 +124,12 @@ impl SpanProcessor for Fanout {
     }
 
     fn on_end(&self, span: SpanData) {
-        let mut takers = self.processors.iter().filter(|t| (t.keep)(&span.span_context) && t.budget.admit(&span));
+        // Measured once, and only if some processor keeps the span.
+        let mut size = None;
+        let mut takers = self
+            .processors
+            .iter()
+            .filter(|t| (t.keep)(&span.span_context) && t.budget.admit(*size.get_or_insert_with(|| held_bytes(&span))));
         let Some(mut last) = takers.next() else { return };
         for next in takers {
             last.processor.on_end(span.clone());
