@@ -30,6 +30,13 @@ pub struct TelemetryConfig {
     /// period.
     pub shutdown_budget: std::time::Duration,
     pub span_queue: SpanQueueLimits,
+    /// `TELEMETRY_STDOUT_BUFFER_LINES` (16384): how many log lines may wait
+    /// for the stdout writer before new ones are dropped (and counted). The
+    /// queue is allocated and touched whole at start, 32 bytes a line:
+    /// tracing-appender's default, 128,000 lines, kept 4 MiB of every
+    /// service resident; 16,384 is 512 KiB, a second of the bench's busiest
+    /// load.
+    pub stdout_buffer_lines: usize,
 }
 
 /// What each span exporter's queue may hold before new spans are dropped.
@@ -105,6 +112,7 @@ impl TelemetryConfig {
             max_spans: whole("OTEL_BSP_MAX_QUEUE_SIZE", 2048)?,
             max_bytes: whole("TELEMETRY_SPAN_QUEUE_BYTES", 2 * 1024 * 1024)?,
         };
+        let stdout_buffer_lines = whole("TELEMETRY_STDOUT_BUFFER_LINES", 16_384)?;
 
         let service_name = get("OTEL_SERVICE_NAME")
             .or_else(|| get("OTEL_RESOURCE_ATTRIBUTES").and_then(|attrs| resource_attribute(&attrs, "service.name")))
@@ -171,6 +179,7 @@ impl TelemetryConfig {
                     notes,
                     shutdown_budget,
                     span_queue,
+                    stdout_buffer_lines,
                 });
             }
             let gzip = compression(&get)?;
@@ -188,7 +197,17 @@ impl TelemetryConfig {
         };
 
         let propagators = propagators(&get, &mut notes);
-        Ok(Self { service_name, sdk_disabled, otlp, console, propagators, notes, shutdown_budget, span_queue })
+        Ok(Self {
+            service_name,
+            sdk_disabled,
+            otlp,
+            console,
+            propagators,
+            notes,
+            shutdown_budget,
+            span_queue,
+            stdout_buffer_lines,
+        })
     }
 }
 

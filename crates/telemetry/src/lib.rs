@@ -34,7 +34,7 @@ use environment::Env;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::level_filters::LevelFilter;
-use tracing_appender::non_blocking::WorkerGuard;
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{
     EnvFilter, Layer,
     filter::{FilterExt, Targets},
@@ -62,6 +62,8 @@ pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
     cloudwatch: Option<cloudwatch::Shipper>,
     stdout: Option<WorkerGuard>,
+    /// Lines the stdout writer could not keep up with, said at shutdown.
+    stdout_dropped: ErrorCounter,
     /// `TELEMETRY_SHUTDOWN_TIMEOUT_MS`: all the flushing at shutdown shares it.
     shutdown_budget: std::time::Duration,
 }
@@ -89,7 +91,11 @@ pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, Telemetr
     };
     // Lossy: when stdout cannot keep up, lines are dropped (and counted by
     // tracing-appender) rather than making a request wait.
-    let (stdout, stdout_guard) = tracing_appender::non_blocking(std::io::stdout());
+    let (stdout, stdout_guard) = NonBlockingBuilder::default()
+        .buffered_lines_limit(config.stdout_buffer_lines)
+        .lossy(true)
+        .finish(std::io::stdout());
+    let stdout_dropped = stdout.error_counter();
     let logs = tracing_subscriber::fmt::layer()
         .fmt_fields(logs::NoSpanFields)
         .event_format(lines)
@@ -150,7 +156,13 @@ pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, Telemetr
     for note in &config.notes {
         tracing::warn!(target: "telemetry", "{note}");
     }
-    Ok(Telemetry { provider, cloudwatch, stdout: Some(stdout_guard), shutdown_budget: config.shutdown_budget })
+    Ok(Telemetry {
+        provider,
+        cloudwatch,
+        stdout: Some(stdout_guard),
+        stdout_dropped,
+        shutdown_budget: config.shutdown_budget,
+    })
 }
 
 /// Spans of our own code and libraries at INFO and above, and no events:
@@ -196,6 +208,10 @@ impl Telemetry {
         }
         if let Some(cloudwatch) = self.cloudwatch.take() {
             cloudwatch.shutdown(deadline.saturating_duration_since(std::time::Instant::now()));
+        }
+        let dropped = self.stdout_dropped.dropped_lines();
+        if dropped > 0 && self.stdout.is_some() {
+            tracing::warn!(target: "telemetry", dropped_lines = dropped, "log lines stdout could not keep up with were dropped");
         }
         drop(self.stdout.take());
     }

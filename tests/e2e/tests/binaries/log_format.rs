@@ -61,3 +61,51 @@ async fn json_is_the_default_when_stdout_is_not_a_terminal() {
         assert!(serde_json::from_str::<serde_json::Value>(&line).is_ok(), "{line}");
     }
 }
+
+/// A stdout nobody reads neither stalls requests nor holds more than
+/// TELEMETRY_STDOUT_BUFFER_LINES lines: the rest are dropped, and how many is
+/// said at shutdown.
+#[tokio::test]
+async fn lines_a_stalled_stdout_cannot_take_are_dropped_and_counted() {
+    let data = tempfile::tempdir().unwrap();
+    let env = [
+        ("CRUDDUR_DATA_DIR", data.path().to_str().unwrap()),
+        ("OTEL_SDK_DISABLED", "true"),
+        ("LOG_FORMAT", "json"),
+        ("TELEMETRY_STDOUT_BUFFER_LINES", "16"),
+    ];
+    let mut users = Service::start("users", &env);
+    users.hold_stdout();
+    let client = reqwest::Client::new();
+    // One access line each, ~250 bytes: far more than the pipe's 64 KiB and
+    // the 16 queued lines together.
+    for _ in 0..1000 {
+        let response = client.get(users.url("/api/health-check")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    users.release_stdout();
+    // Read until the writer has caught up (no new line for half a second),
+    // so that the report at shutdown finds room in the queue.
+    let mut seen = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = users.stdout_lines().len();
+        if now == seen {
+            break;
+        }
+        seen = now;
+    }
+    users.signal("TERM");
+    assert!(users.wait(Duration::from_secs(30)).success(), "{}", users.stderr());
+    let lines = users.stdout_lines();
+    let report = lines
+        .iter()
+        .find(|l| l.contains("log lines stdout could not keep up with were dropped"))
+        .unwrap_or_else(|| panic!("no drop report in {} lines", lines.len()));
+    let report: serde_json::Value = serde_json::from_str(report).unwrap();
+    let dropped = report["dropped_lines"].as_u64().unwrap();
+    let access_lines = lines.iter().filter(|l| l.contains("/api/health-check")).count() as u64;
+    // Every access line was either written or counted as dropped.
+    assert!(dropped > 0 && access_lines < 1000, "dropped {dropped}, written {access_lines}");
+    assert!(access_lines + dropped >= 1000, "dropped {dropped}, written {access_lines}");
+}

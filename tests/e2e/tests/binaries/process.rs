@@ -6,7 +6,11 @@ use std::{
     io::{BufRead, BufReader, Read},
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
-    sync::{Arc, Mutex, OnceLock, mpsc},
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
     thread,
     time::Duration,
 };
@@ -102,6 +106,8 @@ pub struct Service {
     pub port: u16,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<String>>,
+    /// While set, nobody reads the service's stdout (a stalled log pipe).
+    stdout_held: Arc<AtomicBool>,
 }
 
 impl Service {
@@ -119,9 +125,15 @@ impl Service {
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(String::new()));
         let (port_tx, port_rx) = mpsc::channel();
-        let (lines, out) = (stdout.clone(), child.stdout.take().unwrap());
+        let stdout_held = Arc::new(AtomicBool::new(false));
+        let (lines, out, held) = (stdout.clone(), child.stdout.take().unwrap(), stdout_held.clone());
         thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let mut reader = BufReader::new(out).lines();
+            loop {
+                while held.load(Ordering::Relaxed) {
+                    thread::sleep(Duration::from_millis(10));
+                }
+                let Some(Ok(line)) = reader.next() else { break };
                 if let Some(port) = listening_port(&line) {
                     port_tx.send(port).ok();
                 }
@@ -137,7 +149,7 @@ impl Service {
         let port = port_rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
             panic!("{service} did not start: {}", stderr.lock().unwrap());
         });
-        Self { child, port, stdout, stderr }
+        Self { child, port, stdout, stderr, stdout_held }
     }
 
     pub fn pid(&self) -> u32 {
@@ -165,6 +177,16 @@ impl Service {
             assert!(std::time::Instant::now() < deadline, "still running after {limit:?}");
             thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Stops reading stdout: once the pipe's buffer is full, the service's
+    /// writes to stdout block.
+    pub fn hold_stdout(&self) {
+        self.stdout_held.store(true, Ordering::Relaxed);
+    }
+
+    pub fn release_stdout(&self) {
+        self.stdout_held.store(false, Ordering::Relaxed);
     }
 
     pub fn stdout_lines(&self) -> Vec<String> {
