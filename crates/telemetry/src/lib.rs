@@ -86,7 +86,9 @@ pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, Telemetr
         None => EnvFilter::new("info"),
     };
     let (lines, ansi) = match LogFormat::from_env(env, std::io::stdout().is_terminal())? {
-        LogFormat::Json => (StdoutLines::Json(logs::JsonLines::new(&config.service_name)), false),
+        LogFormat::Json => {
+            (StdoutLines::Json(logs::JsonLines::new(&config.service_name, cloudwatch_config.is_some())), false)
+        }
         LogFormat::Human { ansi } => (StdoutLines::Human(log_format::HumanLines::new(&config.service_name)), ansi),
     };
     // Lossy: when stdout cannot keep up, lines are dropped (and counted by

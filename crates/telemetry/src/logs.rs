@@ -4,7 +4,10 @@
 //! fmt layer formats into a reused thread-local buffer; a background thread
 //! (tracing-appender) does the actual write, so no request waits on stdout.
 
-use std::fmt::{self, Write};
+use std::{
+    cell::RefCell,
+    fmt::{self, Write},
+};
 
 use opentelemetry::trace::{SpanContext, TraceContextExt};
 use tracing::{Event, Subscriber, field::Field};
@@ -16,11 +19,15 @@ use tracing_subscriber::{
 
 pub struct JsonLines {
     service: String,
+    /// CloudWatch is on: lines carry its form of the ids too, and each is
+    /// left for the CloudWatch layer ([`take_line_for`]) so that an event is
+    /// formatted once for both.
+    for_cloudwatch: bool,
 }
 
 impl JsonLines {
-    pub fn new(service: &str) -> Self {
-        Self { service: service.to_owned() }
+    pub fn new(service: &str, for_cloudwatch: bool) -> Self {
+        Self { service: service.to_owned(), for_cloudwatch }
     }
 }
 
@@ -32,8 +39,47 @@ where
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let current = ctx.lookup_current();
         let span = current.as_ref().map(|span| span.name());
-        write_event(&mut writer, &self.service, event, span, otel_ids(current).as_ref(), TraceIds::Plain)
+        let ids = otel_ids(current);
+        if !self.for_cloudwatch {
+            return write_event(&mut writer, &self.service, event, span, ids.as_ref(), TraceIds::Plain);
+        }
+        let mut line = String::with_capacity(512);
+        write_event(&mut line, &self.service, event, span, ids.as_ref(), TraceIds::WithXray)?;
+        writer.write_str(&line)?;
+        line.truncate(line.trim_end().len());
+        LAST_LINE.with(|last| *last.borrow_mut() = Some((EventKey::of(event), line)));
+        Ok(())
     }
+}
+
+thread_local! {
+    /// The line the stdout formatter last wrote on this thread, and for which
+    /// event; the CloudWatch layer, next in the same dispatch, takes it.
+    static LAST_LINE: RefCell<Option<(EventKey, String)>> = const { RefCell::new(None) };
+}
+
+/// Which event a line was formatted for: the event being dispatched (its
+/// address) and its callsite. A stale line (stdout formatted an event the
+/// CloudWatch layer's filter turned away) can never pass for a later one:
+/// that filter is the same for every event of a callsite, so a later event
+/// of the same callsite at the same address is turned away too.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct EventKey {
+    event: usize,
+    callsite: usize,
+}
+
+impl EventKey {
+    fn of(event: &Event<'_>) -> Self {
+        Self { event: std::ptr::from_ref(event).addr(), callsite: std::ptr::from_ref(event.metadata()).addr() }
+    }
+}
+
+/// The JSON line (without its newline) stdout wrote for `event` in this
+/// dispatch, if it wrote one. Takes it: call once per event.
+pub(crate) fn take_line_for(event: &Event<'_>) -> Option<String> {
+    let (key, line) = LAST_LINE.with(|last| last.borrow_mut().take())?;
+    (key == EventKey::of(event)).then_some(line)
 }
 
 /// Lines carry no span fields (only the current span's name and the trace

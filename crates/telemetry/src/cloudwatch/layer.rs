@@ -13,7 +13,7 @@ use super::{
     batch::LogEvent,
     channel::{Message, Shared, on_shipper_thread, unshipped},
 };
-use crate::logs::{TraceIds, otel_ids, write_event};
+use crate::logs::{TraceIds, otel_ids, take_line_for, write_event};
 
 thread_local! {
     /// Reused per thread for formatting; only the finished line is copied out.
@@ -43,6 +43,9 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        // Taken first, whatever happens next: a line is only ever offered to
+        // the dispatch that wrote it.
+        let written = take_line_for(event);
         let meta = event.metadata();
         if !self.shared.enabled.load(Ordering::Relaxed)
             || on_shipper_thread()
@@ -50,14 +53,17 @@ where
         {
             return;
         }
-        let current = ctx.lookup_current();
-        let span = current.as_ref().map(|span| span.name());
-        let ids = otel_ids(current);
-        let message = LINE.with(|line| {
-            let mut line = line.borrow_mut();
-            line.clear();
-            let _ = write_event(&mut *line, &self.service, event, span, ids.as_ref(), TraceIds::WithXray);
-            line.trim_end().to_owned()
+        let message = written.unwrap_or_else(|| {
+            // stdout is in the human format, or filtered this event out.
+            let current = ctx.lookup_current();
+            let span = current.as_ref().map(|span| span.name());
+            let ids = otel_ids(current);
+            LINE.with(|line| {
+                let mut line = line.borrow_mut();
+                line.clear();
+                let _ = write_event(&mut *line, &self.service, event, span, ids.as_ref(), TraceIds::WithXray);
+                line.trim_end().to_owned()
+            })
         });
         let event = LogEvent::new(chrono::Utc::now().timestamp_millis(), message);
         let size = event.size();

@@ -102,6 +102,15 @@ async fn request_lines_reach_cloudwatch_tied_to_their_traces() {
     // Tied to the trace the OTLP receiver got, in both forms.
     assert_eq!(line["trace_id"], home_trace.as_str());
     assert_eq!(line["xray_trace_id"], format!("1-{}-{}", &home_trace[..8], &home_trace[8..]).as_str());
+    // Formatted once for both: stdout's line for the request is the same JSON.
+    let stdout_line = stack
+        .activities
+        .stdout_lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["message"] == "request" && l["path"] == "/api/activities/home?page=1")
+        .expect("the request line on stdout");
+    assert_eq!(&stdout_line, line);
     let spans = receiver.wait_for_trace(&home_trace, |spans| !servers(spans, "activities").is_empty()).await;
     assert_eq!(servers(&spans, "activities")[0].trace_id(), line["trace_id"].as_str().unwrap());
     // The home feed's info line, in the same trace.
