@@ -43,16 +43,23 @@ where
         if !self.for_cloudwatch {
             return write_event(&mut writer, &self.service, event, span, ids.as_ref(), TraceIds::Plain);
         }
-        let mut line = String::with_capacity(512);
-        write_event(&mut line, &self.service, event, span, ids.as_ref(), TraceIds::WithXray)?;
-        writer.write_str(&line)?;
-        line.truncate(line.trim_end().len());
+        let line = FORMATTED.with(|buffer| {
+            let mut buffer = buffer.borrow_mut();
+            buffer.clear();
+            write_event(&mut *buffer, &self.service, event, span, ids.as_ref(), TraceIds::WithXray)?;
+            writer.write_str(&buffer)?;
+            // Exactly sized: the line may wait in CloudWatch's queue, which
+            // counts it by its length.
+            Ok(buffer.trim_end().to_owned())
+        })?;
         LAST_LINE.with(|last| *last.borrow_mut() = Some((EventKey::of(event), line)));
         Ok(())
     }
 }
 
 thread_local! {
+    /// Reused per thread for formatting a line that is also kept.
+    static FORMATTED: RefCell<String> = const { RefCell::new(String::new()) };
     /// The line the stdout formatter last wrote on this thread, and for which
     /// event; the CloudWatch layer, next in the same dispatch, takes it.
     static LAST_LINE: RefCell<Option<(EventKey, String)>> = const { RefCell::new(None) };

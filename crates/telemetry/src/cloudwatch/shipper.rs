@@ -169,7 +169,7 @@ async fn run(config: CloudWatchConfig, stream: String, mut events: mpsc::Receive
                 Some(Message::Event(event)) => {
                     sender.shared.release(event.size());
                     sender.push(event);
-                    if sender.pending.len() >= batch::MAX_EVENTS || sender.pending_bytes >= batch::MAX_BYTES {
+                    if sender.pending.len() >= batch::MAX_EVENTS || sender.pending_bytes >= batch::FLUSH_BYTES {
                         sender.flush(false).await;
                     }
                 }
