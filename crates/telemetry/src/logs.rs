@@ -43,22 +43,36 @@ where
         if !self.for_cloudwatch {
             return write_event(&mut writer, &self.service, event, span, ids.as_ref(), TraceIds::Plain);
         }
-        let line = FORMATTED.with(|buffer| {
-            let mut buffer = buffer.borrow_mut();
-            buffer.clear();
-            write_event(&mut *buffer, &self.service, event, span, ids.as_ref(), TraceIds::WithXray)?;
-            writer.write_str(&buffer)?;
-            // Exactly sized: the line may wait in CloudWatch's queue, which
-            // counts it by its length.
-            Ok(buffer.trim_end().to_owned())
-        })?;
+        let (line, formatted) = cloudwatch_line(&self.service, event, span, ids.as_ref());
+        formatted?;
+        writer.write_str(&line)?;
+        writer.write_char('\n')?;
         LAST_LINE.with(|last| *last.borrow_mut() = Some((EventKey::of(event), line)));
         Ok(())
     }
 }
 
+/// `event` as CloudWatch ships it: one JSON object with both forms of the
+/// trace id, no newline, sized exactly (it may wait in CloudWatch's queue,
+/// which counts it by its length). Formatted in a reused per-thread buffer;
+/// the result says whether a field failed to format (the line is then cut
+/// short).
+pub(crate) fn cloudwatch_line(
+    service: &str,
+    event: &Event<'_>,
+    span: Option<&str>,
+    span_context: Option<&SpanContext>,
+) -> (String, fmt::Result) {
+    FORMATTED.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        buffer.clear();
+        let formatted = write_event(&mut *buffer, service, event, span, span_context, TraceIds::WithXray);
+        (buffer.trim_end().to_owned(), formatted)
+    })
+}
+
 thread_local! {
-    /// Reused per thread for formatting a line that is also kept.
+    /// Reused per thread for formatting, before the finished line is copied out.
     static FORMATTED: RefCell<String> = const { RefCell::new(String::new()) };
     /// The line the stdout formatter last wrote on this thread, and for which
     /// event; the CloudWatch layer, next in the same dispatch, takes it.
@@ -103,7 +117,7 @@ impl<'writer> FormatFields<'writer> for NoSpanFields {
 
 /// Which forms of the trace id a line carries.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TraceIds {
+enum TraceIds {
     Plain,
     /// Also `xray_trace_id` (`1-xxxxxxxx-yyyy…`), to join CloudWatch with X-Ray.
     WithXray,
@@ -129,7 +143,7 @@ pub(crate) fn otel_ids<'a, R: LookupSpan<'a>>(current: Option<SpanRef<'a, R>>) -
 
 /// One event as one JSON object and a newline: time, level, target, service,
 /// the event's fields, the current span's name, and the trace and span ids.
-pub(crate) fn write_event(
+fn write_event(
     out: &mut impl Write,
     service: &str,
     event: &Event<'_>,

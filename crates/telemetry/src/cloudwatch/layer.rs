@@ -1,9 +1,6 @@
 //! The tracing layer that offers each event to the shipper's queue.
 
-use std::{
-    cell::RefCell,
-    sync::{Arc, atomic::Ordering},
-};
+use std::sync::{Arc, atomic::Ordering};
 
 use tokio::sync::mpsc;
 use tracing::{Event, Subscriber};
@@ -13,12 +10,7 @@ use super::{
     batch::LogEvent,
     channel::{Message, Shared, on_shipper_thread, unshipped},
 };
-use crate::logs::{TraceIds, otel_ids, take_line_for, write_event};
-
-thread_local! {
-    /// Reused per thread for formatting; only the finished line is copied out.
-    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
-}
+use crate::logs::{cloudwatch_line, otel_ids, take_line_for};
 
 /// Targets of the libraries the shipper itself uses (some work on other
 /// threads, e.g. DNS lookups): never shipped either.
@@ -58,12 +50,8 @@ where
             let current = ctx.lookup_current();
             let span = current.as_ref().map(|span| span.name());
             let ids = otel_ids(current);
-            LINE.with(|line| {
-                let mut line = line.borrow_mut();
-                line.clear();
-                let _ = write_event(&mut *line, &self.service, event, span, ids.as_ref(), TraceIds::WithXray);
-                line.trim_end().to_owned()
-            })
+            // A field that fails to format leaves the line cut short; it is shipped as it is.
+            cloudwatch_line(&self.service, event, span, ids.as_ref()).0
         });
         let event = LogEvent::new(chrono::Utc::now().timestamp_millis(), message);
         let size = event.size();
