@@ -92,9 +92,7 @@ async fn home(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
     );
     async {
         tracing::info!("home activities requested");
-        let parents = store::home(&state.db, &state.home_fault, now).await?;
-        let parent_ids: Vec<Uuid> = parents.iter().map(|row| row.uuid).collect();
-        let replies = store::replies_to(&state.db, &parent_ids).await?;
+        let store::HomeRows { parents, replies } = store::home(&state.db, &state.home_fault, now).await?;
         let authors = state.users.shorts(parents.iter().chain(&replies).map(|row| row.user_uuid)).await?;
 
         let mut replies_by_parent: HashMap<Uuid, Vec<Activity>> = HashMap::new();

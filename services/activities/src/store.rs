@@ -51,18 +51,50 @@ macro_rules! insert {
     };
 }
 
-/// Top-level activities that have not expired, newest first (two posted at
-/// the same instant in uuid order, the same on both databases); slowed or
-/// failed inside its span as `fault` says.
-pub async fn home(db: &Database, fault: &Fault, now: DateTime<Utc>) -> Result<Vec<ActivityRow>, sqlx::Error> {
-    const SQL: &str = select!(
-        "WHERE reply_to_activity_uuid IS NULL AND (expires_at IS NULL OR expires_at > $1) \
-         ORDER BY created_at DESC, uuid LIMIT ",
-        page!()
+/// The home feed: top-level activities that have not expired, newest first
+/// (two posted at the same instant in uuid order, the same on both
+/// databases), and the replies to them, oldest first.
+#[derive(Debug)]
+pub struct HomeRows {
+    pub parents: Vec<ActivityRow>,
+    pub replies: Vec<ActivityRow>,
+}
+
+/// The feed and its replies in one statement (one round trip; slowed or
+/// failed inside its span as `fault` says). The page's filter runs twice,
+/// once for the page and once to join the replies, because a shared or
+/// `IN (…)` list is one more temporary table per request in SQLite; `CROSS
+/// JOIN` keeps SQLite reading the page first, from the index, without one.
+pub async fn home(db: &Database, fault: &Fault, now: DateTime<Utc>) -> Result<HomeRows, sqlx::Error> {
+    macro_rules! page_filter {
+        () => {
+            concat!(
+                "WHERE reply_to_activity_uuid IS NULL AND (expires_at IS NULL OR expires_at > $1) \
+                 ORDER BY created_at DESC, uuid LIMIT ",
+                page!()
+            )
+        };
+    }
+    const SQL: &str = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM (",
+        select!(page_filter!()),
+        ") AS page UNION ALL SELECT ",
+        columns!(),
+        " FROM (SELECT uuid AS parent_uuid FROM activities ",
+        page_filter!(),
+        ") AS parent CROSS JOIN activities WHERE reply_to_activity_uuid = parent_uuid"
     );
-    db_query!(db, "SELECT", "activities", SQL, |pool| {
+    let rows = db_query!(db, "SELECT", "activities", SQL, |pool| {
         fault.around(sqlx::query_as::<_, ActivityRow>(SQL).bind(now).fetch_all(pool)).await
-    })
+    })?;
+    // UNION ALL promises no order: each part is put in its own here.
+    let (mut replies, mut parents): (Vec<_>, Vec<_>) =
+        rows.into_iter().partition(|row| row.reply_to_activity_uuid.is_some());
+    parents.sort_unstable_by(|a, b| b.created_at.cmp(&a.created_at).then(a.uuid.cmp(&b.uuid)));
+    replies.sort_unstable_by(|a, b| a.created_at.cmp(&b.created_at).then(a.uuid.cmp(&b.uuid)));
+    Ok(HomeRows { parents, replies })
 }
 
 /// Activities whose message contains `term` (case-insensitive), newest first.

@@ -8,6 +8,7 @@ use crate::helpers::{Backend, Stack, on_both_databases, read};
 on_both_databases!(
     health_check_on_every_service,
     home_feed_is_newest_first_with_replies_and_without_expired,
+    home_feed_is_one_page_with_its_replies_oldest_first,
     notifications_are_activity_shaped,
     search_matches_case_insensitively_and_literally,
     create_activity_validates_then_stores,
@@ -69,6 +70,43 @@ async fn home_feed_is_newest_first_with_replies_and_without_expired(backend: Bac
     expire(&stack, "short-lived").await;
     let (_, feed) = stack.get_json("/api/activities/home").await;
     assert!(!messages(&feed).contains(&"short-lived"));
+}
+
+/// Home reads its page and the page's replies in one statement: replies
+/// stay under their parent, oldest first, and those of an activity that
+/// fell off the page do not come with it.
+async fn home_feed_is_one_page_with_its_replies_oldest_first(backend: Backend) {
+    let stack = Stack::spawn(backend).await;
+    let mut posted = Vec::new();
+    for n in 0..41 {
+        let (status, activity) =
+            stack.post_json("/api/activities", json!({"message": format!("post {n}"), "ttl": "30-days"})).await;
+        assert_eq!(status, 200);
+        posted.push(activity["uuid"].as_str().unwrap().to_owned());
+    }
+    let newest = &posted[40];
+    for message in ["first reply", "second reply"] {
+        let (status, _) =
+            stack.post_json(&format!("/api/activities/{newest}/reply"), json!({"message": message})).await;
+        assert_eq!(status, 200);
+    }
+    // The seed's activities are now off the 40-activity page; a reply to one
+    // of them must not come back with the page.
+    let (status, _) =
+        stack.post_json(&format!("/api/activities/{}/reply", seed::PRUNE_JUICE), json!({"message": "unseen"})).await;
+    assert_eq!(status, 200);
+
+    let (status, feed) = stack.get_json("/api/activities/home").await;
+    assert_eq!(status, 200);
+    let feed = feed.as_array().unwrap();
+    assert_eq!(feed.len(), 40);
+    assert_eq!(feed[0]["uuid"], newest.as_str());
+    assert_eq!(feed[39]["message"], "post 1");
+    let replies: Vec<&str> =
+        feed[0]["replies"].as_array().unwrap().iter().map(|r| r["message"].as_str().unwrap()).collect();
+    assert_eq!(replies, ["first reply", "second reply"]);
+    assert!(feed.iter().all(|a| a["reply_to_activity_uuid"].is_null()), "replies are never top-level");
+    assert!(feed[1..].iter().all(|a| a["replies"] == json!([])));
 }
 
 /// Moves an activity's expiry into the past, straight in the activities database.
