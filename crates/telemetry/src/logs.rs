@@ -295,24 +295,27 @@ struct Escaped<'a, W: Write + ?Sized>(&'a mut W);
 
 impl<W: Write + ?Sized> Write for Escaped<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Byte by byte, not char by char: everything escaped is ASCII, and
+        // no byte of a multi-byte character is, so every escaped byte is a
+        // character boundary (and decoding each character was most of the cost).
         let mut start = 0;
-        for (index, ch) in s.char_indices() {
-            let escape = match ch {
-                '"' => "\\\"",
-                '\\' => "\\\\",
-                '\n' => "\\n",
-                '\r' => "\\r",
-                '\t' => "\\t",
-                c if (c as u32) < 0x20 => "",
+        for (index, byte) in s.bytes().enumerate() {
+            let escape = match byte {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                byte if byte < 0x20 => "",
                 _ => continue,
             };
             self.0.write_str(&s[start..index])?;
             if escape.is_empty() {
-                write!(self.0, "\\u{:04x}", ch as u32)?;
+                write!(self.0, "\\u{byte:04x}")?;
             } else {
                 self.0.write_str(escape)?;
             }
-            start = index + ch.len_utf8();
+            start = index + 1;
         }
         self.0.write_str(&s[start..])
     }
@@ -337,5 +340,15 @@ mod tests {
         write_str(&mut out, "a \"quoted\" line\nwith \\ and \u{1} and é").unwrap();
         let parsed: String = serde_json::from_str(&out).unwrap();
         assert_eq!(parsed, "a \"quoted\" line\nwith \\ and \u{1} and é");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_reads_back_as_written(text in "\\PC*|[\\x00-\\x7f]*") {
+            let mut out = String::new();
+            write_str(&mut out, &text).unwrap();
+            let parsed: String = serde_json::from_str(&out).unwrap();
+            proptest::prop_assert_eq!(parsed, text);
+        }
     }
 }
