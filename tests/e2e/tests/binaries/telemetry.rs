@@ -351,6 +351,11 @@ async fn spans_of_the_last_requests_arrive_after_sigterm() {
     assert_eq!(home.attribute("app.result_length").as_deref(), Some("4"));
     let now = home.attribute("app.now").expect("app.now");
     assert!(now.ends_with("+00:00") && now.len() > 20, "{now}");
+    // One statement reads the page and its replies: one query span.
+    let queries: Vec<_> =
+        spans.iter().filter(|s| s.service == "activities" && s.span.name == "SELECT activities").collect();
+    assert_eq!(queries.len(), 1, "{queries:#?}");
+    assert_eq!(queries[0].parent_span_id(), home.span_id());
 }
 
 #[test]
