@@ -47,6 +47,14 @@ impl ReceivedSpan {
         attribute(&self.span.attributes, key)
     }
 
+    /// The attribute when it was exported as an integer (not as text).
+    pub fn int_attribute(&self, key: &str) -> Option<i64> {
+        match self.span.attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?.value.as_ref()? {
+            Value::IntValue(i) => Some(*i),
+            _ => None,
+        }
+    }
+
     pub fn attributes(&self) -> impl Iterator<Item = (String, String)> + '_ {
         self.span.attributes.iter().map(|kv| (kv.key.clone(), value_text(kv.value.as_ref())))
     }

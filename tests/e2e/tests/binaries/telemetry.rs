@@ -43,7 +43,7 @@ async fn notifications_is_one_trace_across_three_services() {
         let parent = by_id(&children[0].parent_span_id()).unwrap();
         assert_eq!(parent.span.kind, CLIENT, "{callee}'s parent is {caller}'s client span");
         assert_eq!(parent.attribute("http.request.method").as_deref(), Some("GET"));
-        assert_eq!(parent.attribute("http.response.status_code").as_deref(), Some("200"));
+        assert_eq!(parent.int_attribute("http.response.status_code"), Some(200), "an int, as the conventions say");
         assert_eq!(parent.attribute("server.address").as_deref(), Some("127.0.0.1"));
     }
 
@@ -64,7 +64,8 @@ async fn notifications_is_one_trace_across_three_services() {
         assert_eq!(edge.attribute(key).as_deref(), Some(expected), "{key}");
     }
     assert_eq!(edge.attribute("server.address").as_deref(), Some("127.0.0.1"));
-    assert_eq!(edge.attribute("server.port"), Some(stack.activities.port.to_string()));
+    assert_eq!(edge.int_attribute("server.port"), Some(i64::from(stack.activities.port)), "an int");
+    assert_eq!(edge.int_attribute("http.response.status_code"), Some(200), "an int");
     assert_eq!(edge.attribute("url.query"), None, "no empty attributes");
     let route = servers(&spans, "users").iter().map(|s| s.span.name.clone()).collect::<Vec<_>>();
     assert!(route.contains(&"GET /api/users".to_owned()), "{route:?}");
@@ -348,7 +349,7 @@ async fn spans_of_the_last_requests_arrive_after_sigterm() {
     // The seed journal's custom span, as a child of the request.
     let home = spans.iter().find(|s| s.span.name == "home-activities").expect("the home-activities span");
     assert_eq!(home.parent_span_id(), server.span_id());
-    assert_eq!(home.attribute("app.result_length").as_deref(), Some("4"));
+    assert_eq!(home.int_attribute("app.result_length"), Some(4), "an int, as the journal's Python sets it");
     let now = home.attribute("app.now").expect("app.now");
     assert!(now.ends_with("+00:00") && now.len() > 20, "{now}");
     // One statement reads the page and its replies: one query span.
