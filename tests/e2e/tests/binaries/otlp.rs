@@ -49,7 +49,7 @@ impl ReceivedSpan {
 
     /// The attribute when it was exported as an integer (not as text).
     pub fn int_attribute(&self, key: &str) -> Option<i64> {
-        match self.span.attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?.value.as_ref()? {
+        match value(&self.span.attributes, key)? {
             Value::IntValue(i) => Some(*i),
             _ => None,
         }
@@ -149,7 +149,16 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 fn attribute(attributes: &[KeyValue], key: &str) -> Option<String> {
-    attributes.iter().find(|kv| kv.key == key).map(|kv| value_text(kv.value.as_ref()))
+    entry(attributes, key).map(|kv| value_text(kv.value.as_ref()))
+}
+
+/// The typed value of `key`, if it has one.
+fn value<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
+    entry(attributes, key)?.value.as_ref()?.value.as_ref()
+}
+
+fn entry<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a KeyValue> {
+    attributes.iter().find(|kv| kv.key == key)
 }
 
 fn value_text(value: Option<&AnyValue>) -> String {
