@@ -45,6 +45,12 @@ async fn notifications_is_one_trace_across_three_services() {
         assert_eq!(parent.attribute("http.request.method").as_deref(), Some("GET"));
         assert_eq!(parent.int_attribute("http.response.status_code"), Some(200), "an int, as the conventions say");
         assert_eq!(parent.attribute("server.address").as_deref(), Some("127.0.0.1"));
+        let callee_port = if callee == "users" { stack.users.port } else { stack.notifications.port };
+        assert_eq!(parent.int_attribute("server.port"), Some(i64::from(callee_port)), "an int");
+        assert_eq!(parent.attribute("url.scheme").as_deref(), Some("http"));
+        let full = parent.attribute("url.full").unwrap_or_default();
+        assert!(full.starts_with(&format!("http://127.0.0.1:{callee_port}/api/")), "{full}");
+        assert_eq!(parent.span.name, "GET");
     }
 
     // The edge's server span: stable HTTP semantic conventions and the acting user.
