@@ -33,7 +33,7 @@ use std::io::IsTerminal;
 use environment::Env;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing::level_filters::LevelFilter;
+use tracing::{Level, level_filters::LevelFilter};
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{
     EnvFilter, Layer,
@@ -180,10 +180,14 @@ fn span_filter<S: tracing::Subscriber>() -> impl tracing_subscriber::layer::Filt
         .with_target("opentelemetry_sdk", LevelFilter::OFF)
         // The CloudWatch shipper's own AWS SDK calls.
         .with_target("aws_", LevelFilter::OFF);
-    // Spans only, tested first: the cheap check turns every event away before
-    // the target directives are walked (a per-layer filter is asked again on
-    // each event whose callsite other layers want).
-    filter_fn(|meta| meta.is_span()).and(targets)
+    // INFO spans only, tested first: the cheap check turns every event away
+    // before the target directives are walked (a per-layer filter is asked
+    // again on each event whose callsite other layers want). It states its
+    // level: a combined filter has a level hint only if both sides have one,
+    // and with none tracing's global maximum was TRACE, so every debug and
+    // trace callsite of the libraries (and each `log` record) was asked about
+    // at run time, and sqlx formatted its debug query lines to be dropped.
+    filter_fn(|meta| meta.is_span() && *meta.level() <= Level::INFO).with_max_level_hint(LevelFilter::INFO).and(targets)
 }
 
 impl Telemetry {
@@ -229,4 +233,51 @@ impl Drop for Telemetry {
 pub mod __private {
     pub use opentelemetry_semantic_conventions::attribute as semconv;
     pub use tracing;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::{Subscriber, span};
+    use tracing_subscriber::{Registry, layer::Context};
+
+    use super::*;
+
+    /// The names of the spans and events a filtered layer was given.
+    #[derive(Clone, Default)]
+    struct Seen(Arc<Mutex<Vec<&'static str>>>);
+
+    impl<S: Subscriber> Layer<S> for Seen {
+        fn on_new_span(&self, attrs: &span::Attributes<'_>, _: &span::Id, _: Context<'_, S>) {
+            self.0.lock().unwrap().push(attrs.metadata().name());
+        }
+
+        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+            self.0.lock().unwrap().push(event.metadata().name());
+        }
+    }
+
+    #[test]
+    fn spans_become_opentelemetry_spans_at_info_and_the_filter_says_so() {
+        // Without a level hint tracing's global maximum is TRACE, and every
+        // debug callsite of every library is asked about at run time.
+        assert_eq!(
+            tracing_subscriber::layer::Filter::<Registry>::max_level_hint(&span_filter()),
+            Some(LevelFilter::INFO)
+        );
+
+        let seen = Seen::default();
+        tracing::subscriber::with_default(
+            tracing_subscriber::registry().with(seen.clone().with_filter(span_filter())),
+            || {
+                let _kept = tracing::info_span!("kept");
+                let _verbose = tracing::debug_span!("too verbose");
+                let _shipper = tracing::info_span!(target: "aws_smithy_runtime", "the shipper's own");
+                let _sdk = tracing::warn_span!(target: "opentelemetry_sdk", "the SDK's own");
+                tracing::info!("an event");
+            },
+        );
+        assert_eq!(*seen.0.lock().unwrap(), ["kept"]);
+    }
 }

@@ -85,11 +85,9 @@ fn hydrate(rows: Vec<ActivityRow>, authors: &HashMap<Uuid, UserShort>) -> Vec<Ac
 async fn home(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
     let now = service_kit::now();
     // The Rust twin of the seed journal's `home-activities-mock-data` span.
-    let span = tracing::info_span!(
-        "home-activities",
-        app.now = %now.to_rfc3339_opts(SecondsFormat::Micros, false),
-        app.result_length = Empty,
-    );
+    // A `&str`, not `%`: the bridge would format a displayed value again.
+    let now_text = now.to_rfc3339_opts(SecondsFormat::Micros, false);
+    let span = tracing::info_span!("home-activities", app.now = now_text.as_str(), app.result_length = Empty,);
     async {
         tracing::info!("home activities requested");
         let store::HomeRows { parents, replies } = store::home(&state.db, &state.home_fault, now).await?;
