@@ -13,7 +13,6 @@ use std::{
 };
 
 use opentelemetry::{Context, KeyValue, trace::SpanContext};
-use opentelemetry_aws::trace::XrayIdGenerator;
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
@@ -28,7 +27,7 @@ use crate::{
     error::TelemetryError,
     otlp::OtlpExporter,
     span_budget::{SpanBudget, held_bytes},
-    xray::{self, XrayConfig},
+    xray::{self, XrayConfig, XrayIdGenerator},
 };
 
 pub fn provider(
