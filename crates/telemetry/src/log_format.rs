@@ -111,9 +111,9 @@ where
         let style = if ansi { level_style(level) } else { Style::new() };
         write!(writer, "{}{level:>5}{} ", style.prefix(), style.suffix())?;
         self.fields.format_fields(writer.by_ref(), event)?;
-        if let Some(span_context) = otel_ids(ctx.lookup_current()) {
+        if let Some(ids) = otel_ids(ctx.lookup_current()) {
             let mut short = [0u8; 8];
-            hex::encode_to_slice(&span_context.trace_id().to_bytes()[12..], &mut short).map_err(|_| fmt::Error)?;
+            hex::encode_to_slice(&ids.trace_id.to_bytes()[12..], &mut short).map_err(|_| fmt::Error)?;
             let short = std::str::from_utf8(&short).map_err(|_| fmt::Error)?;
             write!(writer, " {}trace={short}{}", dimmed.prefix(), dimmed.suffix())?;
         }

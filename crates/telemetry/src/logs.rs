@@ -9,7 +9,7 @@ use std::{
     fmt::{self, Write},
 };
 
-use opentelemetry::trace::{SpanContext, TraceContextExt};
+use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
 use tracing::{Event, Subscriber, field::Field};
 use tracing_subscriber::{
     field::RecordFields,
@@ -61,12 +61,12 @@ pub(crate) fn cloudwatch_line(
     service: &str,
     event: &Event<'_>,
     span: Option<&str>,
-    span_context: Option<&SpanContext>,
+    ids: Option<&LineIds>,
 ) -> (String, fmt::Result) {
     FORMATTED.with(|buffer| {
         let mut buffer = buffer.borrow_mut();
         buffer.clear();
-        let formatted = write_event(&mut *buffer, service, event, span, span_context, TraceIds::WithXray);
+        let formatted = write_event(&mut *buffer, service, event, span, ids, TraceIds::WithXray);
         (buffer.trim_end().to_owned(), formatted)
     })
 }
@@ -123,11 +123,19 @@ enum TraceIds {
     WithXray,
 }
 
-/// The OpenTelemetry span context of the innermost span around an event that
-/// has one (what `Context::current()` would give if the OpenTelemetry layer
-/// attached each span's context on every enter; it does not: that cost every
-/// poll of every request future).
-pub(crate) fn otel_ids<'a, R: LookupSpan<'a>>(current: Option<SpanRef<'a, R>>) -> Option<SpanContext> {
+/// The ids a log line carries, copied out of a span context (whose trace
+/// state would cost an allocation to clone: X-Ray's decision rides in it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LineIds {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+}
+
+/// The ids of the innermost span around an event that has a valid
+/// OpenTelemetry span context (what `Context::current()` would give if the
+/// OpenTelemetry layer attached each span's context on every enter; it does
+/// not: that cost every poll of every request future).
+pub(crate) fn otel_ids<'a, R: LookupSpan<'a>>(current: Option<SpanRef<'a, R>>) -> Option<LineIds> {
     let current = current?;
     // The global dispatcher in the services; under a scoped (test)
     // subscriber this is the no-op one while an event is being dispatched,
@@ -135,8 +143,11 @@ pub(crate) fn otel_ids<'a, R: LookupSpan<'a>>(current: Option<SpanRef<'a, R>>) -
     tracing::dispatcher::get_default(|dispatch| {
         current.scope().find_map(|span| {
             let context = tracing_opentelemetry::get_otel_context(&span.id(), dispatch)?;
-            let span_context = context.span().span_context().clone();
-            span_context.is_valid().then_some(span_context)
+            let span = context.span();
+            let span_context = span.span_context();
+            span_context
+                .is_valid()
+                .then(|| LineIds { trace_id: span_context.trace_id(), span_id: span_context.span_id() })
         })
     })
 }
@@ -148,8 +159,8 @@ fn write_event(
     service: &str,
     event: &Event<'_>,
     span: Option<&str>,
-    span_context: Option<&SpanContext>,
-    ids: TraceIds,
+    line_ids: Option<&LineIds>,
+    forms: TraceIds,
 ) -> fmt::Result {
     let meta = event.metadata();
     out.write_str("{\"timestamp\":\"")?;
@@ -166,19 +177,18 @@ fn write_event(
         out.write_str(",\"span\":")?;
         write_str(out, span)?;
     }
-    if let Some(span_context) = span_context {
-        let trace_id = span_context.trace_id();
+    if let Some(&LineIds { trace_id, span_id }) = line_ids {
         // Hex from a stack buffer, not through `{}`: the ids are on every line.
         let mut trace_hex = [0u8; 32];
         let mut span_hex = [0u8; 16];
         hex::encode_to_slice(trace_id.to_bytes(), &mut trace_hex).map_err(|_| fmt::Error)?;
-        hex::encode_to_slice(span_context.span_id().to_bytes(), &mut span_hex).map_err(|_| fmt::Error)?;
+        hex::encode_to_slice(span_id.to_bytes(), &mut span_hex).map_err(|_| fmt::Error)?;
         out.write_str(",\"trace_id\":\"")?;
         out.write_str(std::str::from_utf8(&trace_hex).map_err(|_| fmt::Error)?)?;
         out.write_str("\",\"span_id\":\"")?;
         out.write_str(std::str::from_utf8(&span_hex).map_err(|_| fmt::Error)?)?;
         out.write_char('"')?;
-        if ids == TraceIds::WithXray {
+        if forms == TraceIds::WithXray {
             write!(out, ",\"xray_trace_id\":\"{}\"", crate::xray::XrayTraceId(trace_id))?;
         }
     }
