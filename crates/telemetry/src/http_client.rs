@@ -1,31 +1,69 @@
 //! The one outbound HTTP client of a service: reqwest behind reqwest-tracing,
-//! so every call is an HTTP client span and carries the trace context.
+//! so every call is an HTTP client span, and [`InjectTraceContext`], so it
+//! carries the trace context.
 
 use std::borrow::Cow;
 
 use http::Extensions;
+use opentelemetry::propagation::Injector;
 use opentelemetry_semantic_conventions::attribute as attr;
-use reqwest::{Request, Response, Url, header::USER_AGENT};
-use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Result};
+use reqwest::{
+    Request, Response, Url,
+    header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT},
+};
+use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next, Result};
 use reqwest_tracing::{
-    ERROR_CAUSE_CHAIN, ERROR_MESSAGE, ReqwestOtelSpanBackend, TracingMiddleware, default_on_request_failure,
-    default_span_name,
+    DisableOtelPropagation, ERROR_CAUSE_CHAIN, ERROR_MESSAGE, ReqwestOtelSpanBackend, TracingMiddleware,
+    default_on_request_failure, default_span_name,
 };
 use tracing::{Span, field::Empty};
+
+use crate::bridge::OpenTelemetrySpan;
 
 pub type HttpClient = ClientWithMiddleware;
 
 /// Wraps a configured reqwest client (timeouts, pool) with tracing.
 pub fn http_client(client: reqwest::Client) -> HttpClient {
-    ClientBuilder::new(client).with(TracingMiddleware::<ClientSpan>::new()).build()
+    // Inside the tracing middleware, so the current span is the client span.
+    ClientBuilder::new(client).with(TracingMiddleware::<ClientSpan>::new()).with(InjectTraceContext).build()
+}
+
+/// Puts the current span's context into the request's headers, in every
+/// format `OTEL_PROPAGATORS` names. reqwest-tracing's own injection goes
+/// through tracing-opentelemetry, which our spans do not use (bridge.rs);
+/// like it, this honours [`DisableOtelPropagation`].
+struct InjectTraceContext;
+
+#[async_trait::async_trait]
+impl Middleware for InjectTraceContext {
+    async fn handle(&self, mut request: Request, extensions: &mut Extensions, next: Next<'_>) -> Result<Response> {
+        if extensions.get::<DisableOtelPropagation>().is_none() {
+            let context = Span::current().context();
+            opentelemetry::global::get_text_map_propagator(|propagator| {
+                propagator.inject_context(&context, &mut HeaderInjector(request.headers_mut()))
+            });
+        }
+        next.run(request, extensions).await
+    }
+}
+
+/// Writes propagation headers into a reqwest request (what
+/// opentelemetry-http's injector does, without one more dependency).
+struct HeaderInjector<'a>(&'a mut HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        // Propagators write lowercase ASCII names and header-safe values;
+        // anything else is left out rather than sent malformed.
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(key.as_bytes()), HeaderValue::try_from(value)) {
+            self.0.insert(name, value);
+        }
+    }
 }
 
 /// reqwest-tracing's client span with `url.full` (its `SpanBackendWithUrl`:
 /// the same name and fields), with two differences.
-/// - `server.port` and the answer's status code are integers. Its span
-///   formats the port into a string, and its default records the status as
-///   a `u16`, which tracing-opentelemetry 0.33 has no visitor for and
-///   exports as a string.
+/// - `server.port` is an integer (its span formats the port into a string).
 /// - Every value is recorded as it is, not through `Display`: each
 ///   displayed field cost the bridge a `format!`, seven per call (~5 k
 ///   instructions of a home request, scripts/bench --instructions).
@@ -43,7 +81,7 @@ impl ReqwestOtelSpanBackend for ClientSpan {
             { attr::HTTP_REQUEST_METHOD } = request.method().as_str(),
             { attr::URL_SCHEME } = url.scheme(),
             { attr::SERVER_ADDRESS } = url.host_str().unwrap_or_default(),
-            { attr::SERVER_PORT } = url.port_or_known_default().map(i64::from),
+            { attr::SERVER_PORT } = url.port_or_known_default(),
             { attr::USER_AGENT_ORIGINAL } = user_agent,
             { attr::URL_FULL } = without_credentials(url).as_ref(),
             { attr::HTTP_RESPONSE_STATUS_CODE } = Empty,
@@ -61,7 +99,7 @@ impl ReqwestOtelSpanBackend for ClientSpan {
                 if status.is_client_error() || status.is_server_error() {
                     span.record("otel.status_code", "ERROR");
                 }
-                span.record(attr::HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
+                span.record(attr::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
             }
             Err(error) => default_on_request_failure(span, error),
         }

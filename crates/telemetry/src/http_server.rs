@@ -18,10 +18,9 @@ use opentelemetry::trace::TraceContextExt;
 use opentelemetry_semantic_conventions::attribute as attr;
 use tracing::{Span, field::Empty};
 use tracing_actix_web::{RootSpan, RootSpanBuilder, StreamSpan, TracingLogger};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
-use crate::propagation::ActixHeaders;
+use crate::{bridge::OpenTelemetrySpan, propagation::ActixHeaders};
 
 /// The acting user's handle: Cruddur's own attribute (the conventions have
 /// `user.id` and `user.name`, and a handle is neither), next to `user.id`.
@@ -30,9 +29,6 @@ pub(crate) const USER_HANDLE: &str = "user.handle";
 /// The server span alone; [`RequestTelemetry`] is what an `App` wraps.
 type RequestTracing = TracingLogger<ServerSpanBuilder>;
 
-/// Integer attributes (`server.port`, `http.response.status_code`) are
-/// recorded as `i64`: tracing-opentelemetry 0.33 has no visitor for `u64`
-/// and would export them as strings, where the conventions want ints.
 pub struct ServerSpanBuilder;
 
 impl RootSpanBuilder for ServerSpanBuilder {
@@ -67,7 +63,7 @@ impl RootSpanBuilder for ServerSpanBuilder {
             { attr::URL_QUERY } = Empty,
             { attr::URL_SCHEME } = connection.scheme(),
             { attr::SERVER_ADDRESS } = host,
-            { attr::SERVER_PORT } = port.map(i64::from),
+            { attr::SERVER_PORT } = port,
             { attr::CLIENT_ADDRESS } = request.peer_addr().map(|addr| addr.ip().to_string()).unwrap_or_default(),
             { attr::USER_AGENT_ORIGINAL } = user_agent,
             { attr::NETWORK_PROTOCOL_VERSION } = network_protocol_version(request.version()),
@@ -86,7 +82,7 @@ impl RootSpanBuilder for ServerSpanBuilder {
         // Continue the caller's trace. A missing or malformed header yields no
         // valid parent, and the request simply starts a new trace.
         let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&ActixHeaders(request.headers())));
-        let _ = span.set_parent(parent);
+        span.set_parent(parent);
         span
     }
 
@@ -95,7 +91,7 @@ impl RootSpanBuilder for ServerSpanBuilder {
             Ok(response) => (response.status(), response.response().error()),
             Err(error) => (error.as_response_error().status_code(), Some(error)),
         };
-        span.record(attr::HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
+        span.record(attr::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
         // Server spans: only 5xx is an error (a 4xx is the client's mistake).
         if status.is_server_error() {
             span.record("otel.status_code", "ERROR");

@@ -8,6 +8,7 @@
 //! Configuration comes only from the standard `OTEL_*` variables (see
 //! README.md); `RUST_LOG` filters the stdout logs, not the spans.
 
+mod bridge;
 mod client_noise;
 mod cloudwatch;
 mod config;
@@ -28,11 +29,9 @@ mod span_budget;
 mod traces;
 mod xray;
 
-use std::io::IsTerminal;
+use std::{io::IsTerminal, sync::Arc};
 
 use environment::Env;
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::{Level, level_filters::LevelFilter};
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{
@@ -59,7 +58,7 @@ use xray::XrayConfig;
 /// has stopped and outside any async runtime: flushing blocks.
 #[must_use = "dropping the guard stops telemetry"]
 pub struct Telemetry {
-    provider: Option<SdkTracerProvider>,
+    spans: Option<Arc<traces::SpanPipeline>>,
     cloudwatch: Option<cloudwatch::Shipper>,
     stdout: Option<WorkerGuard>,
     /// Lines the stdout writer could not keep up with, said at shutdown.
@@ -106,27 +105,14 @@ pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, Telemetr
         .with_filter(filter.and(client_noise::filter()));
 
     let service_name = config.service_name.clone();
-    let (spans, provider) = if config.sdk_disabled {
+    let (span_layer, spans) = if config.sdk_disabled {
         (None, None)
     } else {
         let instance = instance::instance_id(&config.service_name);
-        let provider = traces::provider(&config, &xray_config, &instance)?;
+        let pipeline = Arc::new(traces::SpanPipeline::new(&config, &xray_config, &instance)?);
         opentelemetry::global::set_text_map_propagator(propagation::composite(&config.propagators));
-        opentelemetry::global::set_tracer_provider(provider.clone());
-        let layer = tracing_opentelemetry::layer()
-            // Named as the resource is (OTEL_SERVICE_NAME wins over the code's
-            // default), so a span's scope and its service agree.
-            .with_tracer(provider.tracer(config.service_name.clone()))
-            .with_location(false)
-            .with_threads(false)
-            .with_target(false)
-            .with_tracked_inactivity(false)
-            // Attaching each span's context on every enter and exit (every
-            // poll) was a large share of a request; nothing reads the current
-            // OpenTelemetry context but the log lines, which ask the span.
-            .with_context_activation(false)
-            .with_filter(span_filter());
-        (Some(layer), Some(provider))
+        let layer = bridge::OtelLayer::new(pipeline.clone()).with_filter(span_filter());
+        (Some(layer), Some(pipeline))
     };
     let (cloudwatch, cloudwatch_layer) = match cloudwatch_config {
         Some(config) => {
@@ -137,7 +123,7 @@ pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, Telemetr
     };
     tracing_subscriber::registry()
         .with(logs)
-        .with(spans)
+        .with(span_layer)
         .with(cloudwatch_layer)
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
@@ -159,7 +145,7 @@ pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, Telemetr
         tracing::warn!(target: "telemetry", "{note}");
     }
     Ok(Telemetry {
-        provider,
+        spans,
         cloudwatch,
         stdout: Some(stdout_guard),
         stdout_dropped,
@@ -202,8 +188,8 @@ impl Telemetry {
     /// than the budget (plus the stdout writer's last lines).
     fn close(&mut self) {
         let deadline = std::time::Instant::now() + self.shutdown_budget;
-        if let Some(provider) = self.provider.take()
-            && let Err(err) = provider.shutdown_with_timeout(self.shutdown_budget)
+        if let Some(spans) = self.spans.take()
+            && let Err(err) = spans.shutdown_with_timeout(self.shutdown_budget)
         {
             tracing::warn!(
                 target: "telemetry",

@@ -132,17 +132,15 @@ pub(crate) struct LineIds {
 }
 
 /// The ids of the innermost span around an event that has a valid
-/// OpenTelemetry span context (what `Context::current()` would give if the
-/// OpenTelemetry layer attached each span's context on every enter; it does
-/// not: that cost every poll of every request future).
+/// OpenTelemetry span context (the bridge never attaches a span's context
+/// as the current one: that would cost every poll of every request future).
 pub(crate) fn otel_ids<'a, R: LookupSpan<'a>>(current: Option<SpanRef<'a, R>>) -> Option<LineIds> {
     let current = current?;
     // The global dispatcher in the services; under a scoped (test)
     // subscriber this is the no-op one while an event is being dispatched,
     // and the line simply carries no ids.
     tracing::dispatcher::get_default(|dispatch| {
-        current.scope().find_map(|span| {
-            let context = tracing_opentelemetry::get_otel_context(&span.id(), dispatch)?;
+        crate::bridge::innermost_context(current.scope(), dispatch, |context| {
             let span = context.span();
             let span_context = span.span_context();
             span_context

@@ -1,4 +1,4 @@
-//! The tracer provider: X-Ray-compatible ids, the resource, the sampler
+//! Where spans go: X-Ray-compatible ids, the resource, the sampler
 //! (OpenTelemetry's plus X-Ray's decision), and one batch processor per
 //! exporter. Batch processors export from their own thread, so a slow or dead
 //! endpoint never touches the request path; a full queue drops spans (the SDK
@@ -12,12 +12,16 @@ use std::{
     time::Duration,
 };
 
-use opentelemetry::{Context, KeyValue, trace::SpanContext};
+use opentelemetry::{
+    Context, InstrumentationScope, KeyValue,
+    trace::{SpanContext, SpanId, SpanKind, TraceId},
+};
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
     trace::{
-        BatchConfigBuilder, BatchSpanProcessor, Config, SdkTracerProvider, Span, SpanData, SpanExporter, SpanProcessor,
+        BatchConfigBuilder, BatchSpanProcessor, Config, IdGenerator, SamplingResult, ShouldSample, Span, SpanData,
+        SpanExporter, SpanProcessor,
     },
 };
 
@@ -30,44 +34,114 @@ use crate::{
     xray::{self, XrayConfig, XrayIdGenerator},
 };
 
-pub fn provider(
-    config: &TelemetryConfig,
-    xray: &XrayConfig,
-    instance_id: &str,
-) -> Result<SdkTracerProvider, TelemetryError> {
-    // Resource::builder() already reads OTEL_RESOURCE_ATTRIBUTES; the name is
-    // set explicitly because ours has a code default the SDK does not know.
-    let resource = Resource::builder()
-        .with_service_name(config.service_name.clone())
-        .with_attribute(KeyValue::new("service.instance.id", instance_id.to_owned()))
-        .build();
-    // OpenTelemetry's decision comes from OTEL_TRACES_SAMPLER/_ARG (the SDK's
-    // default config reads them); X-Ray's is added to it.
-    let sampler = xray::XraySampler::new(Config::default().sampler, &xray.rules, xray.naming.clone());
-    let mut builder = SdkTracerProvider::builder()
-        .with_id_generator(XrayIdGenerator::default())
-        .with_sampler(sampler)
-        .with_resource(resource);
-    // One processor for the provider: with several, the SDK clones every
-    // finished span for each of them, whether or not it exports the span
-    // (that made X-Ray cost as much at 10 % sampling as at 100 %).
-    let mut fanout = Fanout::default();
-    let limits = config.span_queue;
-    if let Some(otlp) = &config.otlp {
-        // Endpoint, headers, compression and timeout as read and checked in config.rs.
-        fanout.add("otlp", OtlpExporter::new(otlp)?, limits, SpanContext::is_sampled);
+/// Where the bridge's spans go: the sampler (OpenTelemetry's plus X-Ray's
+/// decision), the ids, and the processors. The SDK's tracer provider would
+/// do the same for its own spans; the bridge makes `SpanData` itself
+/// (bridge.rs says why), so it needs these parts and not the provider.
+pub(crate) struct SpanPipeline {
+    sampler: xray::XraySampler,
+    ids: XrayIdGenerator,
+    processor: Fanout,
+    scope: InstrumentationScope,
+    /// `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, as the SDK reads it (default 128).
+    attribute_limit: usize,
+    shut_down: AtomicBool,
+}
+
+impl SpanPipeline {
+    pub(crate) fn new(config: &TelemetryConfig, xray: &XrayConfig, instance_id: &str) -> Result<Self, TelemetryError> {
+        // Resource::builder() already reads OTEL_RESOURCE_ATTRIBUTES; the name is
+        // set explicitly because ours has a code default the SDK does not know.
+        let resource = Resource::builder()
+            .with_service_name(config.service_name.clone())
+            .with_attribute(KeyValue::new("service.instance.id", instance_id.to_owned()))
+            .build();
+        // OpenTelemetry's decision comes from OTEL_TRACES_SAMPLER/_ARG, and the
+        // attribute limit from OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT (the SDK's
+        // default config reads them); X-Ray's decision is added to it.
+        let sdk = Config::default();
+        let sampler = xray::XraySampler::new(sdk.sampler, &xray.rules, xray.naming.clone());
+        // One processor: with several, the SDK cloned every finished span for
+        // each of them, whether or not it exported the span (that made X-Ray
+        // cost as much at 10 % sampling as at 100 %).
+        let mut processor = Fanout::default();
+        let limits = config.span_queue;
+        if let Some(otlp) = &config.otlp {
+            // Endpoint, headers, compression and timeout as read and checked in config.rs.
+            processor.add("otlp", OtlpExporter::new(otlp)?, limits, SpanContext::is_sampled);
+        }
+        if config.console {
+            processor.add("console", ConsoleExporter::default(), limits, SpanContext::is_sampled);
+        }
+        if let Some(daemon) = &xray.daemon {
+            let exporter = xray::DaemonExporter::new(daemon.clone(), xray::Documents::new(xray.naming.clone()));
+            processor.add("xray", exporter, limits, xray::sampled_for_xray);
+        }
+        processor.set_resource(&resource);
+        Ok(Self {
+            sampler,
+            ids: XrayIdGenerator::default(),
+            processor,
+            // Named as the resource is (OTEL_SERVICE_NAME wins over the code's
+            // default), so a span's scope and its service agree.
+            scope: InstrumentationScope::builder(config.service_name.clone()).build(),
+            attribute_limit: sdk.span_limits.max_attributes_per_span as usize,
+            shut_down: AtomicBool::new(false),
+        })
     }
-    if config.console {
-        fanout.add("console", ConsoleExporter::default(), limits, SpanContext::is_sampled);
+
+    /// An exporter of every span, for the bridge's tests.
+    #[cfg(test)]
+    pub(crate) fn add_exporter<E: SpanExporter + 'static>(&mut self, exporter: E) {
+        let limits = SpanQueueLimits { max_spans: 2048, max_bytes: 1 << 20 };
+        self.processor.add("test", exporter, limits, |_| true);
     }
-    if let Some(daemon) = &xray.daemon {
-        let exporter = xray::DaemonExporter::new(daemon.clone(), xray::Documents::new(xray.naming.clone()));
-        fanout.add("xray", exporter, limits, xray::sampled_for_xray);
+
+    pub(crate) fn new_trace_id(&self) -> TraceId {
+        self.ids.new_trace_id()
     }
-    if !fanout.is_empty() {
-        builder = builder.with_span_processor(fanout);
+
+    pub(crate) fn new_span_id(&self) -> SpanId {
+        self.ids.new_span_id()
     }
-    Ok(builder.build())
+
+    pub(crate) fn should_sample(
+        &self,
+        parent: &Context,
+        trace_id: TraceId,
+        name: &str,
+        kind: &SpanKind,
+        attributes: &[KeyValue],
+    ) -> SamplingResult {
+        self.sampler.should_sample(Some(parent), trace_id, name, kind, attributes, &[])
+    }
+
+    /// Drops the attributes past the limit, as the SDK does; returns how many.
+    pub(crate) fn limit_attributes(&self, attributes: &mut Vec<KeyValue>) -> u32 {
+        let dropped = attributes.len().saturating_sub(self.attribute_limit);
+        attributes.truncate(self.attribute_limit);
+        u32::try_from(dropped).unwrap_or(u32::MAX)
+    }
+
+    pub(crate) fn scope(&self) -> &InstrumentationScope {
+        &self.scope
+    }
+
+    /// A finished span, to every processor that exports it.
+    pub(crate) fn export(&self, span: SpanData) {
+        // After shutdown there is nobody to take it.
+        if !self.shut_down.load(Ordering::Relaxed) {
+            self.processor.on_end(span);
+        }
+    }
+
+    /// Flushes what is queued, within `timeout`, and stops the processors.
+    pub(crate) fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        if self.shut_down.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.processor.shutdown_with_timeout(timeout)
+    }
 }
 
 /// Hands each processor only the spans it exports, and only while they fit
@@ -98,10 +172,6 @@ impl Fanout {
         let exporter = ReportingExporter::new(name, exporter, budget.clone());
         let processor = BatchSpanProcessor::builder(exporter).with_batch_config(config).build();
         self.processors.push(Taker { processor, keep, budget });
-    }
-
-    fn is_empty(&self) -> bool {
-        self.processors.is_empty()
     }
 
     fn all(&self, each: impl Fn(&BatchSpanProcessor) -> OTelSdkResult) -> OTelSdkResult {

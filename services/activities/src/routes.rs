@@ -103,9 +103,8 @@ async fn home(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
         for activity in &mut feed {
             activity.replies = replies_by_parent.remove(&activity.uuid).unwrap_or_default();
         }
-        // An integer, as the journal's Python sets it; `i64`, because
-        // tracing-opentelemetry exports `u64` fields as strings.
-        tracing::Span::current().record("app.result_length", feed.len() as i64);
+        // An integer, as the journal's Python sets it.
+        tracing::Span::current().record("app.result_length", feed.len());
         Ok(HttpResponse::Ok().json(feed))
     }
     .instrument(span)

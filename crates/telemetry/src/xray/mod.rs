@@ -4,8 +4,8 @@
 //! daemon over UDP.
 //!
 //! Replaced upstream later: `opentelemetry-aws` 0.21 ships an X-Ray exporter,
-//! but it needs OpenTelemetry 0.33, and tracing-actix-web and reqwest-tracing
-//! are on 0.32. Once they move, `daemon`, `document` and `translation` give
+//! but it needs OpenTelemetry 0.33, and the workspace is on 0.32. Once it
+//! moves, `daemon`, `document` and `translation` give
 //! way to `opentelemetry_aws::trace::XrayExporter` (keep the sampler and propagator:
 //! upstream has no local-rules sampler and ties X-Ray's `Sampled` to the
 //! OpenTelemetry sampling flag).

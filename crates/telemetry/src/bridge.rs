@@ -1,0 +1,467 @@
+//! The bridge from tracing spans to OpenTelemetry spans: a tracing layer that
+//! keeps each span's OpenTelemetry side in the registry's extensions and, when
+//! the span closes, hands its [`SpanData`] to the [`SpanPipeline`].
+//!
+//! Written here instead of using tracing-opentelemetry 0.33, which was the
+//! floor of what spans cost (+72 k instructions of a home request over
+//! telemetry off, scripts/bench --instructions; the figures are in README.md).
+//! Per span it built an SDK `SpanBuilder`, then an SDK span with its own
+//! lock, then the `SpanData`; it kept the data behind an `Arc<Mutex>`; and it
+//! stamped an end time on every exit (every poll of the request's futures,
+//! ~30 a request). Here a span is one struct in the extensions, the sampler
+//! and id generator are called directly, and the end time is taken once.
+//!
+//! What it keeps of tracing-opentelemetry's behaviour: the `otel.name`,
+//! `otel.kind`, `otel.status_code` and `otel.status_description` fields;
+//! every other field becomes an attribute (a value recorded again replaces
+//! the old one, as the specification says); a span starts (gets its ids and
+//! sampling decision) only when something needs its context, so
+//! [`set_parent`] can still give it a remote parent after it is created.
+//! Events are not copied into spans (the filter in lib.rs never lets them
+//! here) and follows-from links are not kept: no Cruddur code makes them.
+
+use std::{borrow::Cow, fmt, sync::Arc, time::SystemTime};
+
+use opentelemetry::{
+    Context, KeyValue, Value,
+    trace::{SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags},
+};
+use opentelemetry_sdk::trace::{SamplingDecision, SpanData};
+use tracing::{
+    Dispatch, Subscriber,
+    field::{Field, Visit},
+    span::{Attributes, Id, Record},
+};
+use tracing_subscriber::{
+    Registry,
+    layer::Context as LayerContext,
+    registry::{LookupSpan, SpanRef},
+};
+
+use crate::traces::SpanPipeline;
+
+/// tracing-opentelemetry's special fields, kept so span sites read the same.
+const NAME_FIELD: &str = "otel.name";
+const KIND_FIELD: &str = "otel.kind";
+const STATUS_CODE_FIELD: &str = "otel.status_code";
+const STATUS_DESCRIPTION_FIELD: &str = "otel.status_description";
+
+/// The layer. Reached again through the dispatcher (tracing's downcasting)
+/// when a span's context is asked for outside a layer callback.
+pub(crate) struct OtelLayer {
+    pipeline: Arc<SpanPipeline>,
+}
+
+impl OtelLayer {
+    pub(crate) fn new(pipeline: Arc<SpanPipeline>) -> Self {
+        Self { pipeline }
+    }
+
+    /// Gives a pending span its ids and sampling decision.
+    fn start(&self, span: &mut OtelSpan) {
+        let parent = match &mut span.state {
+            State::Pending { parent } => std::mem::take(parent),
+            State::Started { .. } => return,
+        };
+        let parent_span = parent.span();
+        let parent_context = parent.has_active_span().then(|| parent_span.span_context());
+        let trace_id = match parent_context {
+            Some(parent) => parent.trace_id(),
+            None => self.pipeline.new_trace_id(),
+        };
+        // Called with this span's extensions locked: were a sampler to log,
+        // the log layers asking for the ids would deadlock. Ours and the
+        // SDK's log nothing. (Not guarded by a scoped no-op dispatcher: that
+        // panics when a log line starts the span, inside the line's own
+        // dispatch, and moves every later dispatch onto tracing's slow path.)
+        let result = self.pipeline.should_sample(&parent, trace_id, &span.name, &span.kind, &span.attributes);
+        let flags = parent_span.span_context().trace_flags();
+        let flags = match result.decision {
+            SamplingDecision::RecordAndSample => flags.with_sampled(true),
+            SamplingDecision::RecordOnly => flags.with_sampled(false),
+            SamplingDecision::Drop => TraceFlags::default(),
+        };
+        let recording = result.decision != SamplingDecision::Drop;
+        if recording {
+            span.attributes.extend(result.attributes);
+        }
+        let own = SpanContext::new(trace_id, self.pipeline.new_span_id(), flags, false, result.trace_state);
+        let (parent_span_id, parent_is_remote) = match parent_context {
+            Some(parent) => (parent.span_id(), parent.is_valid() && parent.is_remote()),
+            None => (SpanId::INVALID, false),
+        };
+        let cx = parent.with_remote_span_context(own);
+        span.state = State::Started { cx, parent_span_id, parent_is_remote, recording };
+    }
+
+    /// The context a new span continues: its explicit parent's, or the
+    /// current span's, or none (a new trace).
+    fn parent_of<S>(&self, attrs: &Attributes<'_>, ctx: &LayerContext<'_, S>) -> Context
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let parent = if let Some(parent) = attrs.parent() {
+            // A parent this layer's filter turned away counts as none.
+            ctx.span(parent)
+        } else if attrs.is_contextual() {
+            ctx.lookup_current()
+        } else {
+            None
+        };
+        parent.and_then(|parent| self.started(&parent, |cx| cx.clone())).unwrap_or_default()
+    }
+
+    /// Runs `f` on the context of `span` (started if it was pending), or
+    /// `None` if the span is not one of ours.
+    fn started<'a, R: LookupSpan<'a>, T>(&self, span: &SpanRef<'a, R>, f: impl FnOnce(&Context) -> T) -> Option<T> {
+        {
+            let extensions = span.extensions();
+            if let State::Started { cx, .. } = &extensions.get::<OtelSpan>()?.state {
+                return Some(f(cx));
+            }
+        }
+        let mut extensions = span.extensions_mut();
+        let otel = extensions.get_mut::<OtelSpan>()?;
+        self.start(otel);
+        match &otel.state {
+            State::Started { cx, .. } => Some(f(cx)),
+            State::Pending { .. } => None,
+        }
+    }
+}
+
+/// A span's OpenTelemetry side, in the registry's extensions.
+struct OtelSpan {
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    attributes: Vec<KeyValue>,
+    status: Status,
+    start_time: SystemTime,
+    state: State,
+}
+
+enum State {
+    /// Not started: the context it will continue.
+    Pending { parent: Context },
+    /// The parent's context with this span's own span context in it.
+    Started { cx: Context, parent_span_id: SpanId, parent_is_remote: bool, recording: bool },
+}
+
+impl<S> tracing_subscriber::Layer<S> for OtelLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let parent = self.parent_of(attrs, &ctx);
+        let mut otel = OtelSpan {
+            name: Cow::Borrowed(attrs.metadata().name()),
+            kind: SpanKind::Internal,
+            attributes: Vec::with_capacity(attrs.fields().len()),
+            status: Status::Unset,
+            start_time: SystemTime::now(),
+            state: State::Pending { parent },
+        };
+        attrs.record(&mut FieldVisitor(&mut otel));
+        span.extensions_mut().insert(otel);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        if let Some(otel) = span.extensions_mut().get_mut::<OtelSpan>() {
+            values.record(&mut FieldVisitor(otel));
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(mut otel) = span.extensions_mut().remove::<OtelSpan>() else { return };
+        // A span nothing asked about (a leaf) starts now.
+        self.start(&mut otel);
+        let State::Started { cx, parent_span_id, parent_is_remote, recording: true } = otel.state else { return };
+        let end_time = SystemTime::now();
+        let mut attributes = otel.attributes;
+        let dropped_attributes_count = self.pipeline.limit_attributes(&mut attributes);
+        self.pipeline.export(SpanData {
+            span_context: cx.span().span_context().clone(),
+            parent_span_id,
+            parent_span_is_remote: parent_is_remote,
+            span_kind: otel.kind,
+            name: otel.name,
+            start_time: otel.start_time,
+            end_time,
+            attributes,
+            dropped_attributes_count,
+            events: Default::default(),
+            links: Default::default(),
+            status: otel.status,
+            instrumentation_scope: self.pipeline.scope().clone(),
+        });
+    }
+}
+
+/// Fields to attributes, except tracing-opentelemetry's `otel.*` fields.
+struct FieldVisitor<'a>(&'a mut OtelSpan);
+
+impl FieldVisitor<'_> {
+    fn set(&mut self, field: &Field, value: Value) {
+        let attributes = &mut self.0.attributes;
+        match attributes.iter_mut().find(|kv| kv.key.as_str() == field.name()) {
+            Some(existing) => existing.value = value,
+            None => attributes.push(KeyValue::new(field.name(), value)),
+        }
+    }
+}
+
+impl Visit for FieldVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            NAME_FIELD => self.0.name = Cow::Owned(value.to_owned()),
+            KIND_FIELD => {
+                if let Some(kind) = span_kind(value) {
+                    self.0.kind = kind;
+                }
+            }
+            STATUS_CODE_FIELD => self.0.status = status(value),
+            STATUS_DESCRIPTION_FIELD => self.0.status = Status::error(value.to_owned()),
+            _ => self.set(field, Value::from(value.to_owned())),
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        match field.name() {
+            NAME_FIELD | KIND_FIELD | STATUS_CODE_FIELD | STATUS_DESCRIPTION_FIELD => {
+                self.record_str(field, &format!("{value:?}"))
+            }
+            _ => self.set(field, Value::from(format!("{value:?}"))),
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.set(field, Value::I64(value));
+    }
+
+    /// An int, as the conventions want (tracing-opentelemetry exported `u64`
+    /// as a string); past `i64::MAX`, the digits.
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match i64::try_from(value) {
+            Ok(value) => self.set(field, Value::I64(value)),
+            Err(_) => self.set(field, Value::from(value.to_string())),
+        }
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.set(field, Value::F64(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.set(field, Value::Bool(value));
+    }
+}
+
+fn span_kind(text: &str) -> Option<SpanKind> {
+    [
+        ("server", SpanKind::Server),
+        ("client", SpanKind::Client),
+        ("producer", SpanKind::Producer),
+        ("consumer", SpanKind::Consumer),
+        ("internal", SpanKind::Internal),
+    ]
+    .into_iter()
+    .find_map(|(name, kind)| text.eq_ignore_ascii_case(name).then_some(kind))
+}
+
+fn status(text: &str) -> Status {
+    if text.eq_ignore_ascii_case("ok") {
+        Status::Ok
+    } else if text.eq_ignore_ascii_case("error") {
+        Status::error("")
+    } else {
+        Status::Unset
+    }
+}
+
+/// Runs `f` on the OpenTelemetry context of the innermost span of `scope`
+/// (innermost first) that has one, starting it if it was pending. Log lines
+/// take their ids from here.
+pub(crate) fn innermost_context<'a, R, T>(
+    scope: impl Iterator<Item = SpanRef<'a, R>>,
+    dispatch: &Dispatch,
+    mut f: impl FnMut(&Context) -> Option<T>,
+) -> Option<T>
+where
+    R: LookupSpan<'a> + 'a,
+{
+    let layer = dispatch.downcast_ref::<OtelLayer>()?;
+    scope.into_iter().find_map(|span| layer.started(&span, &mut f).flatten())
+}
+
+/// What the services' code does with a span's OpenTelemetry side.
+pub(crate) trait OpenTelemetrySpan {
+    /// Makes `parent` (a context extracted from a request's headers) the
+    /// span's parent. Only before the span has started, that is before any
+    /// child span, log line or [`OpenTelemetrySpan::context`] needed its ids;
+    /// returns whether it was applied.
+    fn set_parent(&self, parent: Context) -> bool;
+
+    /// The span's context (to inject into an outgoing request, say), or an
+    /// empty one when the span is disabled or telemetry is off.
+    fn context(&self) -> Context;
+}
+
+impl OpenTelemetrySpan for tracing::Span {
+    fn set_parent(&self, parent: Context) -> bool {
+        self.with_subscriber(|(id, dispatch)| {
+            let Some(span) = dispatch.downcast_ref::<Registry>().and_then(|registry| registry.span(id)) else {
+                return false;
+            };
+            let mut extensions = span.extensions_mut();
+            match extensions.get_mut::<OtelSpan>() {
+                Some(OtelSpan { state: State::Pending { parent: pending }, .. }) => {
+                    *pending = parent;
+                    true
+                }
+                _ => false,
+            }
+        })
+        .unwrap_or(false)
+    }
+
+    fn context(&self) -> Context {
+        self.with_subscriber(|(id, dispatch)| {
+            let layer = dispatch.downcast_ref::<OtelLayer>()?;
+            let span = dispatch.downcast_ref::<Registry>()?.span(id)?;
+            layer.started(&span, Context::clone)
+        })
+        .flatten()
+        .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        sync::{Arc, Mutex},
+        time::Duration,
+    };
+
+    use environment::Env;
+    use opentelemetry::trace::{TraceId, TraceState};
+    use opentelemetry_sdk::{error::OTelSdkResult, trace::SpanExporter};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+    use crate::{config::TelemetryConfig, xray::XrayConfig};
+
+    #[derive(Debug, Clone, Default)]
+    struct Collected(Arc<Mutex<Vec<SpanData>>>);
+
+    impl SpanExporter for Collected {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            self.0.lock().unwrap().extend(batch);
+            Ok(())
+        }
+    }
+
+    /// The spans `work` makes, as the exporters get them.
+    fn exported(work: impl FnOnce()) -> Vec<SpanData> {
+        let env = Env::from_pairs([("OTEL_SERVICE_NAME", "bridge-test")]);
+        let config = TelemetryConfig::from_env("bridge-test", &env).unwrap();
+        let xray = XrayConfig::from_env(&config.service_name, &env).unwrap();
+        let mut pipeline = SpanPipeline::new(&config, &xray, "instance").unwrap();
+        let collected = Collected::default();
+        pipeline.add_exporter(collected.clone());
+        let pipeline = Arc::new(pipeline);
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(OtelLayer::new(pipeline.clone())), work);
+        pipeline.shutdown_with_timeout(Duration::from_secs(5)).unwrap();
+        collected.0.lock().unwrap().clone()
+    }
+
+    fn named<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
+        spans.iter().find(|span| span.name == name).unwrap_or_else(|| panic!("no span {name}"))
+    }
+
+    fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
+        span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| &kv.value)
+    }
+
+    #[test]
+    fn spans_keep_their_tree_their_otel_fields_and_their_attributes() {
+        let spans = exported(|| {
+            let root = tracing::info_span!(
+                "http.server.request",
+                otel.name = "GET /api/activities/home",
+                otel.kind = "server",
+                otel.status_code = tracing::field::Empty,
+                otel.status_description = tracing::field::Empty,
+                http.response.status_code = tracing::field::Empty,
+                server.port = 4567_u64,
+            );
+            let _entered = root.enter();
+            let child = tracing::info_span!("db.query", otel.kind = "client", db.query.text = "SELECT 1", ok = true);
+            child.in_scope(|| {});
+            drop(child);
+            root.record("http.response.status_code", 200_i64);
+            // Recorded again: the value replaces the first one.
+            root.record("http.response.status_code", 503_i64);
+            root.record("otel.status_code", "ERROR");
+            root.record("otel.status_description", "users service is unreachable");
+        });
+        assert_eq!(spans.len(), 2);
+        let root = named(&spans, "GET /api/activities/home");
+        let child = named(&spans, "db.query");
+
+        assert_eq!(root.span_kind, SpanKind::Server);
+        assert_eq!(child.span_kind, SpanKind::Client);
+        assert_eq!(root.status, Status::error("users service is unreachable"));
+        assert_eq!(child.status, Status::Unset);
+        assert_eq!(attribute(root, "http.response.status_code"), Some(&Value::I64(503)));
+        assert_eq!(root.attributes.iter().filter(|kv| kv.key.as_str() == "http.response.status_code").count(), 1);
+        assert_eq!(attribute(root, "server.port"), Some(&Value::I64(4567)), "u64 is an int");
+        assert_eq!(attribute(child, "db.query.text"), Some(&Value::from("SELECT 1")));
+        assert_eq!(attribute(child, "ok"), Some(&Value::Bool(true)));
+        assert!(attribute(root, "otel.kind").is_none() && attribute(root, "otel.name").is_none());
+
+        assert!(root.span_context.is_sampled() && root.span_context.is_valid());
+        assert_eq!(child.span_context.trace_id(), root.span_context.trace_id());
+        assert_eq!(child.parent_span_id, root.span_context.span_id());
+        assert!(!child.parent_span_is_remote);
+        assert_eq!(root.parent_span_id, SpanId::INVALID);
+        assert!(root.start_time <= child.start_time && child.end_time <= root.end_time);
+        assert_eq!(root.instrumentation_scope.name(), "bridge-test");
+    }
+
+    #[test]
+    fn a_remote_parent_is_continued_until_the_span_has_started() {
+        let trace_id = TraceId::from(0x4bf92f3577b34da6a3ce929d0e0e4736_u128);
+        let remote = SpanContext::new(
+            trace_id,
+            SpanId::from(0x00f067aa0ba902b7_u64),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::NONE,
+        );
+        let mut applied = (false, true);
+        let mut injected = None;
+        let spans = exported(|| {
+            let root = tracing::info_span!("root");
+            applied.0 = root.set_parent(Context::new().with_remote_span_context(remote.clone()));
+            injected = Some(root.context().span().span_context().clone());
+            // Started now (its context was asked for): too late for a parent.
+            applied.1 = root.set_parent(Context::new());
+        });
+        assert_eq!(applied, (true, false));
+        let root = named(&spans, "root");
+        assert_eq!(root.span_context.trace_id(), trace_id);
+        assert_eq!(root.parent_span_id, remote.span_id());
+        assert!(root.parent_span_is_remote);
+        assert_eq!(injected.as_ref(), Some(&root.span_context), "context() is the span's own");
+    }
+
+    #[test]
+    fn without_the_layer_a_span_has_no_context() {
+        let span = tracing::info_span!("nobody listens");
+        assert!(!span.context().has_active_span());
+        assert!(!span.set_parent(Context::new()));
+    }
+}
