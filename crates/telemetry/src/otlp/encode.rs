@@ -13,10 +13,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::{
     Array, InstrumentationScope, KeyValue, Value,
-    trace::{SpanContext, SpanId, SpanKind, Status},
+    trace::{SpanId, SpanKind, Status, TraceState},
 };
 use opentelemetry_sdk::{Resource, trace::SpanData};
-use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
+use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
 
 /// The part of every request that only changes with the provider's resource:
 /// encoded once, copied into each request.
@@ -45,6 +45,7 @@ pub(crate) fn export_request(spans: &[SpanData], resource: &EncodedResource, out
     // Scopes compare by value (name, version, schema URL, attributes), as the
     // grouping of opentelemetry-proto does; a batch rarely holds more than two.
     let mut scopes: Vec<&InstrumentationScope> = Vec::with_capacity(2);
+    let mut trace_states = TraceStateHeaders::default();
     for span in spans {
         if !scopes.contains(&&span.instrumentation_scope) {
             scopes.push(&span.instrumentation_scope);
@@ -57,7 +58,7 @@ pub(crate) fn export_request(spans: &[SpanData], resource: &EncodedResource, out
                 message(out, scope_spans::SCOPE, 1, |out| instrumentation_scope(out, scope));
                 let of_scope = spans.iter().filter(|s| scopes.len() == 1 || s.instrumentation_scope == **scope);
                 for data in of_scope {
-                    message(out, scope_spans::SPANS, 2, |out| span(out, data));
+                    message(out, scope_spans::SPANS, 2, |out| span(out, data, &mut trace_states));
                 }
                 string(out, scope_spans::SCHEMA_URL, scope.schema_url().unwrap_or_default());
             });
@@ -74,11 +75,11 @@ fn instrumentation_scope(out: &mut Vec<u8>, scope: &InstrumentationScope) {
     }
 }
 
-fn span(out: &mut Vec<u8>, data: &SpanData) {
+fn span<'a>(out: &mut Vec<u8>, data: &'a SpanData, trace_states: &mut TraceStateHeaders<'a>) {
     let context = &data.span_context;
     bytes(out, span::TRACE_ID, &context.trace_id().to_bytes());
     bytes(out, span::SPAN_ID, &context.span_id().to_bytes());
-    trace_state(out, span::TRACE_STATE, context);
+    string(out, span::TRACE_STATE, trace_states.header(context.trace_state()));
     if data.parent_span_id != SpanId::INVALID {
         bytes(out, span::PARENT_SPAN_ID, &data.parent_span_id.to_bytes());
     }
@@ -102,7 +103,7 @@ fn span(out: &mut Vec<u8>, data: &SpanData) {
             let context = &link.span_context;
             bytes(out, link::TRACE_ID, &context.trace_id().to_bytes());
             bytes(out, link::SPAN_ID, &context.span_id().to_bytes());
-            trace_state(out, link::TRACE_STATE, context);
+            string(out, link::TRACE_STATE, trace_states.header(context.trace_state()));
             attributes(out, link::ATTRIBUTES, &link.attributes);
             uint(out, link::DROPPED_ATTRIBUTES_COUNT, link.dropped_attributes_count.into());
             fixed32(out, link::FLAGS, flags(context.trace_flags().to_u8(), context.is_remote()));
@@ -144,9 +145,34 @@ fn nanos(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_nanos() as u64)
 }
 
-fn trace_state(out: &mut Vec<u8>, field: u32, context: &SpanContext) {
-    // An empty trace state (nearly always) allocates nothing here.
-    string(out, field, &context.trace_state().header());
+/// The text of the trace states of one request, each made once: the spans
+/// of a batch carry very few distinct ones (X-Ray's decision rides in it,
+/// `xray=1` or `xray=0`), and `TraceState::header` allocates and joins its
+/// entries on every call (~4 k instructions of a home request).
+#[derive(Default)]
+struct TraceStateHeaders<'a> {
+    seen: Vec<(&'a TraceState, String)>,
+}
+
+impl<'a> TraceStateHeaders<'a> {
+    /// Past this many distinct states, one is made each time (no search).
+    const KEPT: usize = 8;
+
+    fn header(&mut self, state: &'a TraceState) -> &str {
+        match self.seen.iter().position(|(seen, _)| *seen == state) {
+            Some(index) => &self.seen[index].1,
+            None if self.seen.len() < Self::KEPT => {
+                self.seen.push((state, state.header()));
+                &self.seen[self.seen.len() - 1].1
+            }
+            None => {
+                // Rare; kept as the last entry so the borrow has an owner.
+                let last = Self::KEPT - 1;
+                self.seen[last] = (state, state.header());
+                &self.seen[last].1
+            }
+        }
+    }
 }
 
 fn attributes(out: &mut Vec<u8>, field: u32, attributes: &[KeyValue]) {
@@ -156,10 +182,42 @@ fn attributes(out: &mut Vec<u8>, field: u32, attributes: &[KeyValue]) {
 }
 
 fn key_value(out: &mut Vec<u8>, field: u32, key: &str, value: &Value) {
-    message(out, field, 1, |out| {
-        string(out, key_value::KEY, key);
-        message(out, key_value::VALUE, 1, |out| any_value(out, value));
-    });
+    let Some(value_len) = scalar_any_value_len(value) else {
+        // Arrays: lengths found by writing (see `message`).
+        message(out, field, 1, |out| {
+            string(out, key_value::KEY, key);
+            message(out, key_value::VALUE, 1, |out| any_value(out, value));
+        });
+        return;
+    };
+    // Lengths known up front: a long string (the SQL) is never moved to
+    // make room for a longer length prefix than `message` guessed.
+    let key_field =
+        if key.is_empty() { 0 } else { key_len(key_value::KEY) + encoded_len_varint(key.len() as u64) + key.len() };
+    let value_field = key_len(key_value::VALUE) + encoded_len_varint(value_len as u64) + value_len;
+    encode_key(field, WireType::LengthDelimited, out);
+    encode_varint((key_field + value_field) as u64, out);
+    string(out, key_value::KEY, key);
+    encode_key(key_value::VALUE, WireType::LengthDelimited, out);
+    encode_varint(value_len as u64, out);
+    any_value(out, value);
+}
+
+/// The encoded length of a scalar `AnyValue` (what `any_value` writes), or
+/// `None` for an array.
+fn scalar_any_value_len(value: &Value) -> Option<usize> {
+    Some(match value {
+        Value::Bool(b) => key_len(any_value::BOOL_VALUE) + encoded_len_varint(u64::from(*b)),
+        Value::I64(i) => key_len(any_value::INT_VALUE) + encoded_len_varint(*i as u64),
+        Value::F64(_) => key_len(any_value::DOUBLE_VALUE) + 8,
+        Value::String(s) => {
+            let len = s.as_str().len();
+            key_len(any_value::STRING_VALUE) + encoded_len_varint(len as u64) + len
+        }
+        Value::Array(_) => return None,
+        // `any_value` writes nothing for a kind it does not know.
+        _ => 0,
+    })
 }
 
 /// `AnyValue`: the oneof member is written even at its default (false, 0, "").
@@ -359,7 +417,7 @@ mod tests {
 
     use opentelemetry::{
         StringValue,
-        trace::{Event, Link, TraceFlags, TraceId, TraceState},
+        trace::{Event, Link, SpanContext, TraceFlags, TraceId, TraceState},
     };
     use opentelemetry_proto::{
         tonic::collector::trace::v1::ExportTraceServiceRequest,
@@ -524,6 +582,23 @@ mod tests {
         let ours = ours(&spans, &resource);
         assert_eq!(ours.resource_spans[0].scope_spans.len(), 2);
         assert_eq!(ours, expected(spans, &resource));
+    }
+
+    #[test]
+    fn each_trace_state_is_written_as_its_own_header_past_the_kept_ones() {
+        let states: Vec<TraceState> = (0..20)
+            .map(|i| {
+                TraceState::from_key_value([("xray", if i % 2 == 0 { "1" } else { "0" }), ("n", &*i.to_string())])
+                    .unwrap()
+            })
+            .collect();
+        let mut headers = TraceStateHeaders::default();
+        for _ in 0..2 {
+            for state in states.iter().chain([&TraceState::NONE]) {
+                assert_eq!(headers.header(state), state.header());
+            }
+        }
+        assert_eq!(headers.seen.len(), TraceStateHeaders::KEPT);
     }
 
     #[test]
