@@ -53,9 +53,16 @@ struct HeaderInjector<'a>(&'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        // Propagators write lowercase ASCII names and header-safe values;
-        // anything else is left out rather than sent malformed.
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(key.as_bytes()), HeaderValue::try_from(value)) {
+        // The names our propagators write, without parsing them again.
+        let name = match key {
+            "traceparent" => Ok(HeaderName::from_static("traceparent")),
+            "tracestate" => Ok(HeaderName::from_static("tracestate")),
+            "baggage" => Ok(HeaderName::from_static("baggage")),
+            "x-amzn-trace-id" => Ok(HeaderName::from_static("x-amzn-trace-id")),
+            other => HeaderName::from_bytes(other.as_bytes()),
+        };
+        // Anything not header-safe is left out rather than sent malformed.
+        if let (Ok(name), Ok(value)) = (name, HeaderValue::try_from(value)) {
             self.0.insert(name, value);
         }
     }

@@ -232,8 +232,8 @@ fn after_request<B>(response: &mut ServiceResponse<B>, started: Instant) {
     let span = context.span();
     let ids = span.span_context();
     if ids.is_valid() {
-        let value = format!("00-{}-{}-{:02x}", ids.trace_id(), ids.span_id(), ids.trace_flags().to_u8());
-        if let Ok(value) = HeaderValue::from_str(&value) {
+        let value = crate::propagation::traceparent(ids, ids.trace_flags().to_u8());
+        if let Ok(value) = HeaderValue::try_from(value) {
             response.headers_mut().insert(HeaderName::from_static("traceresponse"), value);
         }
     }

@@ -13,13 +13,21 @@ use opentelemetry::trace::TraceId;
 /// ~5 k instructions an id, and every CloudWatch line carries one.)
 pub struct XrayTraceId(pub TraceId);
 
-impl fmt::Display for XrayTraceId {
-    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl XrayTraceId {
+    /// The text, in ASCII.
+    pub fn to_ascii(&self) -> [u8; 35] {
         let bytes = self.0.to_bytes();
         let mut text = *b"1-00000000-000000000000000000000000";
-        hex::encode_to_slice(&bytes[..4], &mut text[2..10]).map_err(|_| fmt::Error)?;
-        hex::encode_to_slice(&bytes[4..], &mut text[11..]).map_err(|_| fmt::Error)?;
-        out.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
+        // Both slices are exactly twice their input: encoding cannot fail.
+        let _ = hex::encode_to_slice(&bytes[..4], &mut text[2..10]);
+        let _ = hex::encode_to_slice(&bytes[4..], &mut text[11..]);
+        text
+    }
+}
+
+impl fmt::Display for XrayTraceId {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        out.write_str(std::str::from_utf8(&self.to_ascii()).map_err(|_| fmt::Error)?)
     }
 }
 
