@@ -162,14 +162,14 @@ where
             start_time: SystemTime::now(),
             state: State::Pending { parent },
         };
-        attrs.record(&mut FieldVisitor(&mut otel));
+        attrs.record(&mut FieldVisitor { span: &mut otel, recorded_before: false });
         span.extensions_mut().insert(otel);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         if let Some(otel) = span.extensions_mut().get_mut::<OtelSpan>() {
-            values.record(&mut FieldVisitor(otel));
+            values.record(&mut FieldVisitor { span: otel, recorded_before: true });
         }
     }
 
@@ -201,29 +201,37 @@ where
 }
 
 /// Fields to attributes, except tracing-opentelemetry's `otel.*` fields.
-struct FieldVisitor<'a>(&'a mut OtelSpan);
+struct FieldVisitor<'a> {
+    span: &'a mut OtelSpan,
+    /// Whether the span may hold the field already. A new span's fields are
+    /// its callsite's, each named once: no search.
+    recorded_before: bool,
+}
 
 impl FieldVisitor<'_> {
     fn set(&mut self, field: &Field, value: Value) {
-        let attributes = &mut self.0.attributes;
-        match attributes.iter_mut().find(|kv| kv.key.as_str() == field.name()) {
-            Some(existing) => existing.value = value,
-            None => attributes.push(KeyValue::new(field.name(), value)),
+        let attributes = &mut self.span.attributes;
+        if self.recorded_before
+            && let Some(existing) = attributes.iter_mut().find(|kv| kv.key.as_str() == field.name())
+        {
+            existing.value = value;
+            return;
         }
+        attributes.push(KeyValue::new(field.name(), value));
     }
 }
 
 impl Visit for FieldVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
-            NAME_FIELD => self.0.name = Cow::Owned(value.to_owned()),
+            NAME_FIELD => self.span.name = Cow::Owned(value.to_owned()),
             KIND_FIELD => {
                 if let Some(kind) = span_kind(value) {
-                    self.0.kind = kind;
+                    self.span.kind = kind;
                 }
             }
-            STATUS_CODE_FIELD => self.0.status = status(value),
-            STATUS_DESCRIPTION_FIELD => self.0.status = Status::error(value.to_owned()),
+            STATUS_CODE_FIELD => self.span.status = status(value),
+            STATUS_DESCRIPTION_FIELD => self.span.status = Status::error(value.to_owned()),
             _ => self.set(field, Value::from(value.to_owned())),
         }
     }
