@@ -75,7 +75,16 @@ pub struct ActixHeaders<'a>(pub &'a HeaderMap);
 
 impl Extractor for ActixHeaders<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|value| value.to_str().ok())
+        use actix_web::http::header::HeaderName;
+        // The names our propagators ask for, without parsing them again.
+        let value = match key {
+            "traceparent" => self.0.get(HeaderName::from_static("traceparent")),
+            "tracestate" => self.0.get(HeaderName::from_static("tracestate")),
+            "baggage" => self.0.get(HeaderName::from_static("baggage")),
+            "x-amzn-trace-id" => self.0.get(HeaderName::from_static("x-amzn-trace-id")),
+            other => self.0.get(other),
+        };
+        value.and_then(|value| value.to_str().ok())
     }
 
     fn keys(&self) -> Vec<&str> {

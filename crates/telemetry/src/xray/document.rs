@@ -5,7 +5,7 @@
 //! Documents borrow from the spans and serialise straight into the datagram
 //! (no intermediate JSON tree): this runs for every sampled span.
 
-use std::{borrow::Cow, fmt::Display};
+use std::borrow::Cow;
 
 use opentelemetry::{Array, KeyValue, Value as OtelValue, trace::SpanId};
 use serde::{Serialize, Serializer, ser::SerializeMap};
@@ -29,7 +29,7 @@ pub struct Datagrams {
 #[derive(Serialize)]
 pub(super) struct Document<'a> {
     pub(super) name: String,
-    #[serde(serialize_with = "display")]
+    #[serde(serialize_with = "span_id")]
     pub(super) id: SpanId,
     pub(super) start_time: f64,
     pub(super) end_time: f64,
@@ -37,7 +37,7 @@ pub(super) struct Document<'a> {
     pub(super) trace_id: Option<&'a str>,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub(super) kind: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "display_some")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "span_id_some")]
     pub(super) parent_id: Option<SpanId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) namespace: Option<&'static str>,
@@ -105,7 +105,7 @@ pub(super) struct Cause<'a> {
 
 #[derive(Serialize)]
 pub(super) struct Exception<'a> {
-    #[serde(serialize_with = "display")]
+    #[serde(serialize_with = "span_id")]
     pub(super) id: SpanId,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) message: Option<Cow<'a, str>>,
@@ -192,13 +192,17 @@ impl Serialize for Attribute<'_> {
     }
 }
 
-fn display<S: Serializer>(value: &impl Display, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(value)
+/// 16 hex digits from a stack buffer (`Display` formats them one by one).
+fn span_id<S: Serializer>(value: &SpanId, serializer: S) -> Result<S::Ok, S::Error> {
+    let mut hex = [0u8; 16];
+    // Exactly twice the id's 8 bytes: encoding cannot fail, and hex is ASCII.
+    let _ = hex::encode_to_slice(value.to_bytes(), &mut hex);
+    serializer.serialize_str(std::str::from_utf8(&hex).unwrap_or_default())
 }
 
-fn display_some<S: Serializer>(value: &Option<SpanId>, serializer: S) -> Result<S::Ok, S::Error> {
+fn span_id_some<S: Serializer>(value: &Option<SpanId>, serializer: S) -> Result<S::Ok, S::Error> {
     match value {
-        Some(value) => serializer.collect_str(value),
+        Some(value) => span_id(value, serializer),
         None => serializer.serialize_none(),
     }
 }
