@@ -15,6 +15,7 @@ mod config;
 mod console;
 mod db;
 mod error;
+mod hex_ids;
 mod http_client;
 mod http_server;
 mod instance;

@@ -112,10 +112,8 @@ where
         write!(writer, "{}{level:>5}{} ", style.prefix(), style.suffix())?;
         self.fields.format_fields(writer.by_ref(), event)?;
         if let Some(ids) = otel_ids(ctx.lookup_current()) {
-            let mut short = [0u8; 8];
-            hex::encode_to_slice(&ids.trace_id.to_bytes()[12..], &mut short).map_err(|_| fmt::Error)?;
-            let short = std::str::from_utf8(&short).map_err(|_| fmt::Error)?;
-            write!(writer, " {}trace={short}{}", dimmed.prefix(), dimmed.suffix())?;
+            let short = crate::hex_ids::trace_hex_tail(ids.trace_id);
+            write!(writer, " {}trace={}{}", dimmed.prefix(), short.as_str(), dimmed.suffix())?;
         }
         writeln!(writer)
     }

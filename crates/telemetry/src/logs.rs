@@ -17,6 +17,8 @@ use tracing_subscriber::{
     registry::{LookupSpan, SpanRef},
 };
 
+use crate::hex_ids::{span_hex, trace_hex};
+
 pub struct JsonLines {
     service: String,
     /// CloudWatch is on: lines carry its form of the ids too, and each is
@@ -176,15 +178,10 @@ fn write_event(
         write_str(out, span)?;
     }
     if let Some(&LineIds { trace_id, span_id }) = line_ids {
-        // Hex from a stack buffer, not through `{}`: the ids are on every line.
-        let mut trace_hex = [0u8; 32];
-        let mut span_hex = [0u8; 16];
-        hex::encode_to_slice(trace_id.to_bytes(), &mut trace_hex).map_err(|_| fmt::Error)?;
-        hex::encode_to_slice(span_id.to_bytes(), &mut span_hex).map_err(|_| fmt::Error)?;
         out.write_str(",\"trace_id\":\"")?;
-        out.write_str(std::str::from_utf8(&trace_hex).map_err(|_| fmt::Error)?)?;
+        out.write_str(trace_hex(trace_id).as_str())?;
         out.write_str("\",\"span_id\":\"")?;
-        out.write_str(std::str::from_utf8(&span_hex).map_err(|_| fmt::Error)?)?;
+        out.write_str(span_hex(span_id).as_str())?;
         out.write_char('"')?;
         if forms == TraceIds::WithXray {
             write!(out, ",\"xray_trace_id\":\"{}\"", crate::xray::XrayTraceId(trace_id))?;

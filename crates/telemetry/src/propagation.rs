@@ -9,7 +9,11 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
-use crate::{config::PropagatorKind, xray::XrayPropagator};
+use crate::{
+    config::PropagatorKind,
+    hex_ids::{byte_hex, span_hex, trace_hex},
+    xray::XrayPropagator,
+};
 
 /// The composite extracts in order, each propagator seeing what the previous
 /// ones found. X-Ray goes last: it keeps a W3C context when there is one
@@ -60,13 +64,14 @@ impl TextMapPropagator for W3cTraceContext {
 /// `00-<trace id>-<span id>-<flags>`: the W3C `traceparent` (and
 /// `traceresponse`) value of `context`, with `flags` as given.
 pub fn traceparent(context: &SpanContext, flags: u8) -> String {
-    let mut text = *b"00-00000000000000000000000000000000-0000000000000000-00";
-    // Each slice is exactly twice its input: encoding cannot fail.
-    let _ = hex::encode_to_slice(context.trace_id().to_bytes(), &mut text[3..35]);
-    let _ = hex::encode_to_slice(context.span_id().to_bytes(), &mut text[36..52]);
-    let _ = hex::encode_to_slice([flags], &mut text[53..55]);
-    // ASCII throughout, so this never falls back to the empty default.
-    String::from_utf8(text.to_vec()).unwrap_or_default()
+    let mut value = String::with_capacity(55);
+    value.push_str("00-");
+    value.push_str(trace_hex(context.trace_id()).as_str());
+    value.push('-');
+    value.push_str(span_hex(context.span_id()).as_str());
+    value.push('-');
+    value.push_str(byte_hex(flags).as_str());
+    value
 }
 
 /// Reads propagation headers from an actix request (actix has its own

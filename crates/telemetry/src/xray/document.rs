@@ -192,12 +192,8 @@ impl Serialize for Attribute<'_> {
     }
 }
 
-/// 16 hex digits from a stack buffer (`Display` formats them one by one).
 fn span_id<S: Serializer>(value: &SpanId, serializer: S) -> Result<S::Ok, S::Error> {
-    let mut hex = [0u8; 16];
-    // Exactly twice the id's 8 bytes: encoding cannot fail, and hex is ASCII.
-    let _ = hex::encode_to_slice(value.to_bytes(), &mut hex);
-    serializer.serialize_str(std::str::from_utf8(&hex).unwrap_or_default())
+    serializer.serialize_str(crate::hex_ids::span_hex(*value).as_str())
 }
 
 fn span_id_some<S: Serializer>(value: &Option<SpanId>, serializer: S) -> Result<S::Ok, S::Error> {

@@ -86,18 +86,13 @@ impl TextMapPropagator for XrayPropagator {
         let sampled = decision(context.trace_state()).unwrap_or(context.is_sampled());
         // `Root=…;Parent=…;Sampled=…`, from stack buffers: a `format!` of
         // the two ids went through the formatting machinery digit by digit.
-        let mut parent = [0u8; 16];
-        let _ = hex::encode_to_slice(context.span_id().to_bytes(), &mut parent);
-        let mut value = Vec::with_capacity(72);
-        value.extend_from_slice(b"Root=");
-        value.extend_from_slice(&XrayTraceId(context.trace_id()).to_ascii());
-        value.extend_from_slice(b";Parent=");
-        value.extend_from_slice(&parent);
-        value.extend_from_slice(if sampled { b";Sampled=1" } else { b";Sampled=0" });
-        // Hex digits and ASCII literals only.
-        if let Ok(value) = String::from_utf8(value) {
-            injector.set(HEADER, value);
-        }
+        let mut value = String::with_capacity(72);
+        value.push_str("Root=");
+        value.push_str(XrayTraceId(context.trace_id()).to_hex().as_str());
+        value.push_str(";Parent=");
+        value.push_str(crate::hex_ids::span_hex(context.span_id()).as_str());
+        value.push_str(if sampled { ";Sampled=1" } else { ";Sampled=0" });
+        injector.set(HEADER, value);
     }
 
     /// Runs after the W3C propagator (see `propagation::composite`): when a

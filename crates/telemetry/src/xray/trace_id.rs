@@ -14,20 +14,30 @@ use opentelemetry::trace::TraceId;
 pub struct XrayTraceId(pub TraceId);
 
 impl XrayTraceId {
-    /// The text, in ASCII.
-    pub fn to_ascii(&self) -> [u8; 35] {
-        let bytes = self.0.to_bytes();
+    /// The text, from a stack buffer.
+    pub fn to_hex(&self) -> XrayHex {
+        let digits = crate::hex_ids::trace_hex(self.0);
+        let digits = digits.as_str();
         let mut text = *b"1-00000000-000000000000000000000000";
-        // Both slices are exactly twice their input: encoding cannot fail.
-        let _ = hex::encode_to_slice(&bytes[..4], &mut text[2..10]);
-        let _ = hex::encode_to_slice(&bytes[4..], &mut text[11..]);
-        text
+        text[2..10].copy_from_slice(&digits.as_bytes()[..8]);
+        text[11..].copy_from_slice(&digits.as_bytes()[8..]);
+        XrayHex(text)
+    }
+}
+
+/// An X-Ray trace id's text (`1-…-…`), ASCII.
+pub struct XrayHex([u8; 35]);
+
+impl XrayHex {
+    pub fn as_str(&self) -> &str {
+        // Hex digits and dashes only: never the empty default.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
 impl fmt::Display for XrayTraceId {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        out.write_str(std::str::from_utf8(&self.to_ascii()).map_err(|_| fmt::Error)?)
+        out.write_str(self.to_hex().as_str())
     }
 }
 
