@@ -20,7 +20,7 @@ use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
     trace::{
-        BatchConfigBuilder, BatchSpanProcessor, Config, IdGenerator, SamplingResult, ShouldSample, Span, SpanData,
+        BatchConfigBuilder, BatchSpanProcessor, Config, IdGenerator, SamplingResult, ShouldSample, SpanData,
         SpanExporter, SpanProcessor,
     },
 };
@@ -174,24 +174,7 @@ impl Fanout {
         self.processors.push(Taker { processor, keep, budget });
     }
 
-    fn all(&self, each: impl Fn(&BatchSpanProcessor) -> OTelSdkResult) -> OTelSdkResult {
-        // Every processor is flushed or shut down even when one fails.
-        let mut result = Ok(());
-        for taker in &self.processors {
-            let outcome = each(&taker.processor);
-            if result.is_ok() {
-                result = outcome;
-            }
-        }
-        result
-    }
-}
-
-impl SpanProcessor for Fanout {
-    fn on_start(&self, _span: &mut Span, _cx: &Context) {
-        // Batch processors do nothing when a span starts.
-    }
-
+    /// Hands `span` to each processor that exports it.
     fn on_end(&self, span: SpanData) {
         // Measured once, and only if some processor keeps the span.
         let mut size = None;
@@ -207,16 +190,18 @@ impl SpanProcessor for Fanout {
         last.processor.on_end(span);
     }
 
-    fn force_flush(&self) -> OTelSdkResult {
-        self.all(BatchSpanProcessor::force_flush)
-    }
-
     /// The processors share `timeout`: each gets what the ones before it left.
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         let deadline = std::time::Instant::now() + timeout;
-        let result = self.all(|processor| {
-            processor.shutdown_with_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-        });
+        // Every processor is shut down even when one fails.
+        let mut result = Ok(());
+        for taker in &self.processors {
+            let outcome =
+                taker.processor.shutdown_with_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
         // Said here, not by the exporter: a processor stuck in an export never
         // reaches its exporter's shutdown.
         for taker in &self.processors {
