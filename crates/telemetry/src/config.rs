@@ -39,15 +39,22 @@ pub struct TelemetryConfig {
     pub stdout_buffer_lines: usize,
 }
 
-/// What each span exporter's queue may hold before new spans are dropped.
+/// What each span exporter's queue may hold before new spans are dropped,
+/// and when it sends a batch.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SpanQueueLimits {
-    /// `OTEL_BSP_MAX_QUEUE_SIZE` (2048), read here so that the processor and
-    /// the byte budget agree on it.
+    /// `OTEL_BSP_MAX_QUEUE_SIZE` (2048): the most spans waiting for (or in)
+    /// an export.
     pub max_spans: usize,
     /// `TELEMETRY_SPAN_QUEUE_BYTES` (2 MiB): the same bound in bytes, so a
     /// dead exporter costs at most this much memory however large the spans.
     pub max_bytes: usize,
+    /// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (512, at most `max_spans`): a batch
+    /// this full is sent at once.
+    pub max_batch: usize,
+    /// `OTEL_BSP_SCHEDULE_DELAY` (5000 ms): a batch that never fills is sent
+    /// this long after the last one.
+    pub delay: std::time::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,9 +115,13 @@ impl TelemetryConfig {
                 _ => Err(InvalidVariable::new(name, value, "not a positive whole number")),
             },
         };
+        let max_spans = whole("OTEL_BSP_MAX_QUEUE_SIZE", 2048)?;
         let span_queue = SpanQueueLimits {
-            max_spans: whole("OTEL_BSP_MAX_QUEUE_SIZE", 2048)?,
+            max_spans,
             max_bytes: whole("TELEMETRY_SPAN_QUEUE_BYTES", 2 * 1024 * 1024)?,
+            // As the SDK does: a batch larger than the queue could never fill.
+            max_batch: whole("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512)?.min(max_spans),
+            delay: std::time::Duration::from_millis(whole("OTEL_BSP_SCHEDULE_DELAY", 5000)? as u64),
         };
         let stdout_buffer_lines = whole("TELEMETRY_STDOUT_BUFFER_LINES", 16_384)?;
 
@@ -388,6 +399,25 @@ mod tests {
         assert!(!c.console);
         assert!(c.notes.is_empty(), "{:?}", c.notes);
         assert_eq!(c.propagators, [PropagatorKind::TraceContext, PropagatorKind::Baggage, PropagatorKind::Xray]);
+    }
+
+    #[test]
+    fn batch_settings_are_the_sdks_variables_with_its_defaults() {
+        let defaults = config(&[]).unwrap().span_queue;
+        assert_eq!((defaults.max_spans, defaults.max_batch), (2048, 512));
+        assert_eq!(defaults.delay, std::time::Duration::from_secs(5));
+        let set = config(&[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "400"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+        ])
+        .unwrap()
+        .span_queue;
+        // A batch larger than the queue could never fill: it is the queue's size.
+        assert_eq!((set.max_spans, set.max_batch), (100, 100));
+        assert_eq!(set.delay, std::time::Duration::from_millis(200));
+        let err = config(&[("OTEL_BSP_SCHEDULE_DELAY", "5s")]).err().unwrap();
+        assert!(err.to_string().contains("OTEL_BSP_SCHEDULE_DELAY"), "{err}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! Configuration comes only from the standard `OTEL_*` variables (see
 //! README.md); `RUST_LOG` filters the stdout logs, not the spans.
 
+mod batch;
 mod bridge;
 mod client_noise;
 mod cloudwatch;

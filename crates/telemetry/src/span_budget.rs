@@ -1,12 +1,11 @@
-//! A bound in bytes on the spans each exporter holds. The SDK's batch
-//! processor bounds its queue by count only (`OTEL_BSP_MAX_QUEUE_SIZE`), and
-//! spans vary in size with what clients send (paths, queries, user agents):
-//! while an exporter is down, 2,048 large spans could hold tens of MiB.
+//! The bound on the spans each exporter holds, in count
+//! (`OTEL_BSP_MAX_QUEUE_SIZE`) and in bytes: spans vary in size with what
+//! clients send (paths, queries, user agents), and while an exporter is down
+//! 2,048 large spans could hold tens of MiB.
 //!
 //! A span is admitted when it fits both bounds and released once its batch
-//! has been exported or given up on. The count bound is the processor's own,
-//! so a span this budget admits always fits the processor's queue, and the
-//! two never disagree about what is held.
+//! has been exported or given up on. It is the only bound: the batch queue
+//! (`batch.rs`) holds what this budget admitted.
 
 use std::{
     mem::size_of,

@@ -1,8 +1,8 @@
 //! Where spans go: X-Ray-compatible ids, the resource, the sampler
-//! (OpenTelemetry's plus X-Ray's decision), and one batch processor per
-//! exporter. Batch processors export from their own thread, so a slow or dead
-//! endpoint never touches the request path; a full queue drops spans (the SDK
-//! counts and reports that once).
+//! (OpenTelemetry's plus X-Ray's decision), and one batch queue per
+//! exporter. Each exports from its own thread, so a slow or dead endpoint
+//! never touches the request path; a full queue drops spans (counted, and
+//! reported once).
 
 use std::{
     sync::{
@@ -19,13 +19,11 @@ use opentelemetry::{
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
-    trace::{
-        BatchConfigBuilder, BatchSpanProcessor, Config, IdGenerator, SamplingResult, ShouldSample, SpanData,
-        SpanExporter, SpanProcessor,
-    },
+    trace::{Config, IdGenerator, SamplingResult, ShouldSample, SpanData, SpanExporter},
 };
 
 use crate::{
+    batch::BatchExport,
     config::{SpanQueueLimits, TelemetryConfig},
     console::ConsoleExporter,
     error::TelemetryError,
@@ -64,20 +62,18 @@ impl SpanPipeline {
         // One processor: with several, the SDK cloned every finished span for
         // each of them, whether or not it exported the span (that made X-Ray
         // cost as much at 10 % sampling as at 100 %).
-        let mut processor = Fanout::default();
-        let limits = config.span_queue;
+        let mut processor = Fanout::new(config.span_queue, resource);
         if let Some(otlp) = &config.otlp {
             // Endpoint, headers, compression and timeout as read and checked in config.rs.
-            processor.add("otlp", OtlpExporter::new(otlp)?, limits, SpanContext::is_sampled);
+            processor.add("otlp", OtlpExporter::new(otlp)?, SpanContext::is_sampled)?;
         }
         if config.console {
-            processor.add("console", ConsoleExporter::default(), limits, SpanContext::is_sampled);
+            processor.add("console", ConsoleExporter::default(), SpanContext::is_sampled)?;
         }
         if let Some(daemon) = &xray.daemon {
             let exporter = xray::DaemonExporter::new(daemon.clone(), xray::Documents::new(xray.naming.clone()));
-            processor.add("xray", exporter, limits, xray::sampled_for_xray);
+            processor.add("xray", exporter, xray::sampled_for_xray)?;
         }
-        processor.set_resource(&resource);
         Ok(Self {
             sampler,
             ids: XrayIdGenerator::default(),
@@ -93,8 +89,7 @@ impl SpanPipeline {
     /// An exporter of every span, for the bridge's tests.
     #[cfg(test)]
     pub(crate) fn add_exporter<E: SpanExporter + 'static>(&mut self, exporter: E) {
-        let limits = SpanQueueLimits { max_spans: 2048, max_bytes: 1 << 20 };
-        self.processor.add("test", exporter, limits, |_| true);
+        self.processor.add("test", exporter, |_| true).unwrap();
     }
 
     pub(crate) fn new_trace_id(&self) -> TraceId {
@@ -144,18 +139,20 @@ impl SpanPipeline {
     }
 }
 
-/// Hands each processor only the spans it exports, and only while they fit
-/// its [`SpanBudget`]. The SDK's batch processor queues every recorded span,
-/// and spans recorded for X-Ray alone are not sampled for OTLP (and the other
-/// way round). A span is copied only when more than one processor takes it.
-#[derive(Debug, Default)]
+/// Hands each exporter's queue only the spans it exports, and only while they
+/// fit its [`SpanBudget`]: spans recorded for X-Ray alone are not sampled for
+/// OTLP (and the other way round). A span is copied only when more than one
+/// exporter takes it.
+#[derive(Debug)]
 struct Fanout {
     processors: Vec<Taker>,
+    limits: SpanQueueLimits,
+    resource: Resource,
 }
 
 #[derive(Debug)]
 struct Taker {
-    processor: BatchSpanProcessor,
+    processor: BatchExport,
     keep: Keep,
     budget: Arc<SpanBudget>,
 }
@@ -164,14 +161,24 @@ struct Taker {
 type Keep = fn(&SpanContext) -> bool;
 
 impl Fanout {
-    /// A batch processor for `exporter` (the other `OTEL_BSP_*` settings come
-    /// from the environment, as the SDK reads them).
-    fn add<E: SpanExporter + 'static>(&mut self, name: &'static str, exporter: E, limits: SpanQueueLimits, keep: Keep) {
-        let budget = Arc::new(SpanBudget::new(name, limits.max_bytes, limits.max_spans));
-        let config = BatchConfigBuilder::default().with_max_queue_size(limits.max_spans).build();
-        let exporter = ReportingExporter::new(name, exporter, budget.clone());
-        let processor = BatchSpanProcessor::builder(exporter).with_batch_config(config).build();
+    fn new(limits: SpanQueueLimits, resource: Resource) -> Self {
+        Self { processors: Vec::new(), limits, resource }
+    }
+
+    /// A batch queue for `exporter`, and its thread.
+    fn add<E: SpanExporter + 'static>(
+        &mut self,
+        name: &'static str,
+        exporter: E,
+        keep: Keep,
+    ) -> Result<(), TelemetryError> {
+        let budget = Arc::new(SpanBudget::new(name, self.limits.max_bytes, self.limits.max_spans));
+        let mut exporter = ReportingExporter::new(name, exporter, budget.clone());
+        exporter.set_resource(&self.resource);
+        let processor = BatchExport::start(name, exporter, self.limits)
+            .map_err(|err| TelemetryError::Exporter(format!("cannot start the {name} span thread: {err}")))?;
         self.processors.push(Taker { processor, keep, budget });
+        Ok(())
     }
 
     /// Hands `span` to each processor that exports it.
@@ -184,10 +191,10 @@ impl Fanout {
             .filter(|t| (t.keep)(&span.span_context) && t.budget.admit(*size.get_or_insert_with(|| held_bytes(&span))));
         let Some(mut last) = takers.next() else { return };
         for next in takers {
-            last.processor.on_end(span.clone());
+            last.processor.push(span.clone());
             last = next;
         }
-        last.processor.on_end(span);
+        last.processor.push(span);
     }
 
     /// The processors share `timeout`: each gets what the ones before it left.
@@ -216,12 +223,6 @@ impl Fanout {
             }
         }
         result
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        for taker in &mut self.processors {
-            taker.processor.set_resource(resource);
-        }
     }
 }
 
