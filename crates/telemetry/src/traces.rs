@@ -79,8 +79,11 @@ impl SpanPipeline {
             ids: XrayIdGenerator::default(),
             processor,
             // Named as the resource is (OTEL_SERVICE_NAME wins over the code's
-            // default), so a span's scope and its service agree.
-            scope: InstrumentationScope::builder(config.service_name.clone()).build(),
+            // default), so a span's scope and its service agree. Every span
+            // carries a copy of the scope: with the name borrowed for the
+            // life of the process (one pipeline per process, leaked once) the
+            // copy is free, where an owned name was an allocation a span.
+            scope: InstrumentationScope::builder(&*Box::leak(config.service_name.clone().into_boxed_str())).build(),
             attribute_limit: sdk.span_limits.max_attributes_per_span as usize,
             shut_down: AtomicBool::new(false),
         })
