@@ -84,7 +84,8 @@ impl BatchExport {
     /// Queues a finished span; a full batch wakes the worker.
     pub fn push(&self, span: SpanData) {
         let mut queue = self.shared.queue();
-        if queue.stopping {
+        // Nobody would export it.
+        if queue.stopping || queue.stopped {
             return;
         }
         queue.spans.push(span);
@@ -125,6 +126,9 @@ impl BatchExport {
 fn run<E: SpanExporter>(shared: &Shared, exporter: E) {
     // The exporter's own HTTP calls make no telemetry of their own.
     let _suppressed = Context::enter_telemetry_suppressed_scope();
+    // Said however the thread ends: were the exporter to panic, shutdown
+    // would otherwise wait out its whole budget, and every flush after it.
+    let _stopped = MarkStopped(shared);
     let SpanQueueLimits { max_batch, delay, .. } = shared.schedule;
     let mut next_export = Instant::now() + delay;
     loop {
@@ -155,8 +159,16 @@ fn run<E: SpanExporter>(shared: &Shared, exporter: E) {
         }
     }
     let _ = exporter.shutdown();
-    shared.queue().stopped = true;
-    shared.from_worker.notify_all();
+}
+
+/// Marks the worker stopped when dropped, on return or on unwinding.
+struct MarkStopped<'a>(&'a Shared);
+
+impl Drop for MarkStopped<'_> {
+    fn drop(&mut self) {
+        self.0.queue().stopped = true;
+        self.0.from_worker.notify_all();
+    }
 }
 
 #[cfg(test)]
@@ -181,10 +193,12 @@ mod tests {
         batches: mpsc::Sender<Vec<u64>>,
         shut_down: mpsc::Sender<()>,
         hold: Option<Mutex<mpsc::Receiver<()>>>,
+        panics: bool,
     }
 
     impl SpanExporter for Recorder {
         async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            assert!(!self.panics, "an exporter with a bug");
             if let Some(hold) = &self.hold {
                 let _ = hold.lock().unwrap().recv();
             }
@@ -206,9 +220,13 @@ mod tests {
     }
 
     fn start(max_batch: usize, delay: Duration, hold: Option<mpsc::Receiver<()>>) -> Started {
+        start_with(max_batch, delay, hold, false)
+    }
+
+    fn start_with(max_batch: usize, delay: Duration, hold: Option<mpsc::Receiver<()>>, panics: bool) -> Started {
         let (batches_to, batches) = mpsc::channel();
         let (shut_down_to, shut_down) = mpsc::channel();
-        let recorder = Recorder { batches: batches_to, shut_down: shut_down_to, hold: hold.map(Mutex::new) };
+        let recorder = Recorder { batches: batches_to, shut_down: shut_down_to, hold: hold.map(Mutex::new), panics };
         let limits = SpanQueueLimits { max_spans: 2048, max_bytes: 1 << 20, max_batch, delay };
         let export = BatchExport::start("test", recorder, limits).unwrap();
         Started { export, batches, shut_down }
@@ -260,10 +278,14 @@ mod tests {
 
     #[test]
     fn a_partial_batch_goes_out_after_the_delay() {
-        let started = start(512, Duration::from_millis(20), None);
+        let delay = Duration::from_millis(200);
+        let started = start(512, delay, None);
+        let pushed = Instant::now();
         started.export.push(span(1));
-        started.export.push(span(2));
-        assert_eq!(started.batches.recv_timeout(PATIENCE).unwrap(), [1, 2]);
+        assert_eq!(started.batches.recv_timeout(PATIENCE).unwrap(), [1]);
+        // The delay runs from the last export (here the thread's start, just
+        // before the push): a little less than the delay, never at once.
+        assert!(pushed.elapsed() >= delay / 2, "sent after {:?}, before the delay", pushed.elapsed());
         started.export.shutdown_with_timeout(PATIENCE).unwrap();
     }
 
@@ -280,7 +302,9 @@ mod tests {
         started.shut_down.try_recv().expect("the exporter was shut down");
         // After shutdown nothing is queued, and a second shutdown says so.
         started.export.push(span(11));
+        assert!(started.export.shared.queue().spans.is_empty());
         assert!(matches!(started.export.shutdown_with_timeout(PATIENCE), Err(OTelSdkError::AlreadyShutdown)));
+        assert!(started.batches.try_recv().is_err());
     }
 
     #[test]
@@ -297,9 +321,27 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_allocated_for_spans_that_never_came() {
-        let started = start(512, NEVER, None);
+    fn the_queue_keeps_no_memory_once_its_spans_are_sent() {
+        let started = start(3, NEVER, None);
+        for id in 1..=3 {
+            started.export.push(span(id));
+        }
+        assert_eq!(started.batches.recv_timeout(PATIENCE).unwrap(), [1, 2, 3]);
+        // The batch left with its allocation: nothing is held for the next.
         assert_eq!(started.export.shared.queue().spans.capacity(), 0);
         started.export.shutdown_with_timeout(PATIENCE).unwrap();
+    }
+
+    #[test]
+    fn a_panicking_exporter_does_not_make_shutdown_wait_out_its_budget() {
+        let started = start_with(1, NEVER, None, true);
+        started.export.push(span(1));
+        let began = Instant::now();
+        let outcome = started.export.shutdown_with_timeout(PATIENCE);
+        assert!(matches!(outcome, Err(OTelSdkError::InternalFailure(_))), "{outcome:?}");
+        assert!(began.elapsed() < PATIENCE, "shutdown waited out its budget");
+        // Spans after the thread's end are turned away, not kept.
+        started.export.push(span(2));
+        assert!(started.export.shared.queue().spans.is_empty());
     }
 }
