@@ -95,17 +95,24 @@ impl BatchExport {
         }
     }
 
-    /// Exports what is queued, shuts the exporter down and stops the thread,
-    /// waiting at most `timeout` (an export may be stuck on a dead endpoint:
-    /// the thread is then left to finish on its own).
-    pub fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        let deadline = Instant::now() + timeout;
+    /// Tells the thread to export what is queued, shut the exporter down and
+    /// stop; returns at once.
+    pub fn stop(&self) -> OTelSdkResult {
         let mut queue = self.shared.queue();
         if queue.stopping {
             return Err(OTelSdkError::AlreadyShutdown);
         }
         queue.stopping = true;
         self.shared.to_worker.notify_one();
+        Ok(())
+    }
+
+    /// Waits at most `timeout` for the thread told to [`stop`](Self::stop)
+    /// (an export may be stuck on a dead endpoint: the thread is then left to
+    /// finish on its own).
+    pub fn wait_stopped(&self, timeout: Duration) -> OTelSdkResult {
+        let deadline = Instant::now() + timeout;
+        let mut queue = self.shared.queue();
         while !queue.stopped {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -172,7 +179,7 @@ impl Drop for MarkStopped<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::{
         borrow::Cow,
         sync::mpsc,
@@ -232,7 +239,8 @@ mod tests {
         Started { export, batches, shut_down }
     }
 
-    fn span(id: u64) -> SpanData {
+    /// A finished span with span id `id`.
+    pub(crate) fn span(id: u64) -> SpanData {
         SpanData {
             span_context: SpanContext::new(
                 1_u128.into(),
@@ -253,6 +261,14 @@ mod tests {
             links: SpanLinks::default(),
             status: Status::Unset,
             instrumentation_scope: InstrumentationScope::default(),
+        }
+    }
+
+    impl BatchExport {
+        /// Stop, then wait: what `Fanout` does for each queue.
+        fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+            self.stop()?;
+            self.wait_stopped(timeout)
         }
     }
 

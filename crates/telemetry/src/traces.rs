@@ -200,14 +200,18 @@ impl Fanout {
         last.processor.push(span);
     }
 
-    /// The processors share `timeout`: each gets what the ones before it left.
+    /// The queues flush side by side within `timeout`: each is told to stop
+    /// before any is waited for, so an exporter stuck on a dead endpoint does
+    /// not use up the time of the others.
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         let deadline = std::time::Instant::now() + timeout;
-        // Every processor is shut down even when one fails.
+        let told: Vec<OTelSdkResult> = self.processors.iter().map(|taker| taker.processor.stop()).collect();
+        // Every queue is waited for even when one fails.
         let mut result = Ok(());
-        for taker in &self.processors {
-            let outcome =
-                taker.processor.shutdown_with_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
+        for (taker, told) in self.processors.iter().zip(told) {
+            let outcome = told.and_then(|()| {
+                taker.processor.wait_stopped(deadline.saturating_duration_since(std::time::Instant::now()))
+            });
             if result.is_ok() {
                 result = outcome;
             }
@@ -284,5 +288,53 @@ impl<E: SpanExporter> SpanExporter for ReportingExporter<E> {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.set_resource(resource);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Mutex, mpsc};
+
+    use opentelemetry_sdk::error::OTelSdkError;
+
+    use super::*;
+    use crate::batch::tests::span;
+
+    /// Sends each span id it exports; `stuck` never returns from an export.
+    #[derive(Debug)]
+    struct Exporter {
+        exported: mpsc::Sender<u64>,
+        stuck: Option<Mutex<mpsc::Receiver<()>>>,
+    }
+
+    impl SpanExporter for Exporter {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            if let Some(stuck) = &self.stuck {
+                let _ = stuck.lock().unwrap().recv();
+            }
+            for span in batch {
+                let _ = self.exported.send(u64::from_be_bytes(span.span_context.span_id().to_bytes()));
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_exporter_stuck_at_shutdown_leaves_the_others_their_flush() {
+        let limits =
+            SpanQueueLimits { max_spans: 2048, max_bytes: 1 << 20, max_batch: 512, delay: Duration::from_secs(3600) };
+        let mut fanout = Fanout::new(limits, Resource::builder_empty().build());
+        let (stuck_exported, _) = mpsc::channel();
+        let (release, stuck) = mpsc::channel();
+        // Added first: shut down one after the other, it took the whole budget.
+        fanout.add("stuck", Exporter { exported: stuck_exported, stuck: Some(Mutex::new(stuck)) }, |_| true).unwrap();
+        let (exported_to, exported) = mpsc::channel();
+        fanout.add("healthy", Exporter { exported: exported_to, stuck: None }, |_| true).unwrap();
+        fanout.on_end(span(7));
+
+        let outcome = fanout.shutdown_with_timeout(Duration::from_millis(500));
+        assert!(matches!(outcome, Err(OTelSdkError::Timeout(_))), "{outcome:?}");
+        assert_eq!(exported.try_recv(), Ok(7), "the healthy exporter flushed within the budget");
+        release.send(()).unwrap();
     }
 }
