@@ -17,8 +17,16 @@
 //! the old one, as the specification says); a span starts (gets its ids and
 //! sampling decision) only when something needs its context, so
 //! [`set_parent`] can still give it a remote parent after it is created.
-//! Events are not copied into spans (the filter in lib.rs never lets them
-//! here) and follows-from links are not kept: no Cruddur code makes them.
+//! Events are not copied into spans and follows-from links are not kept: no
+//! Cruddur code makes them.
+//!
+//! The layer picks its spans itself ([`OtelLayer::wants`]) instead of
+//! through a per-layer filter (`with_filter`): tracing-subscriber's
+//! `Filtered` looks each span up in the registry on every enter and exit
+//! (every poll of the request's futures, ~30 a request) to see whether its
+//! filter took it, though this layer has nothing to do there: −7 k
+//! instructions of a home request (scripts/bench --instructions). Its level
+//! hint keeps debug and trace callsites off as the filter's did.
 
 use std::{borrow::Cow, fmt, sync::Arc, time::SystemTime};
 
@@ -28,12 +36,14 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::trace::{SamplingDecision, SpanData};
 use tracing::{
-    Dispatch, Subscriber,
+    Dispatch, Level, Metadata, Subscriber,
     field::{Field, Visit},
+    level_filters::LevelFilter,
     span::{Attributes, Id, Record},
 };
 use tracing_subscriber::{
     Registry,
+    filter::Targets,
     layer::Context as LayerContext,
     registry::{LookupSpan, SpanRef},
 };
@@ -50,11 +60,29 @@ const STATUS_DESCRIPTION_FIELD: &str = "otel.status_description";
 /// when a span's context is asked for outside a layer callback.
 pub(crate) struct OtelLayer {
     pipeline: Arc<SpanPipeline>,
+    /// Targets whose spans never become OpenTelemetry spans.
+    targets: Targets,
 }
 
 impl OtelLayer {
     pub(crate) fn new(pipeline: Arc<SpanPipeline>) -> Self {
-        Self { pipeline }
+        let targets = Targets::new()
+            .with_default(LevelFilter::INFO)
+            // The SDK's own diagnostics (no feedback loop through the exporter).
+            .with_target("opentelemetry", LevelFilter::OFF)
+            .with_target("opentelemetry_sdk", LevelFilter::OFF)
+            // The CloudWatch shipper's own AWS SDK calls.
+            .with_target("aws_", LevelFilter::OFF);
+        Self { pipeline, targets }
+    }
+
+    /// Spans of our own code and libraries at INFO and above. Events never:
+    /// log lines go to stdout and CloudWatch with their trace ids, and
+    /// copying each into its span cost a measurable share of a request.
+    fn wants(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.is_span()
+            && *metadata.level() <= Level::INFO
+            && self.targets.would_enable(metadata.target(), metadata.level())
     }
 
     /// Gives a pending span its ids and sampling decision.
@@ -94,21 +122,23 @@ impl OtelLayer {
         span.state = State::Started { cx, parent_span_id, parent_is_remote, recording };
     }
 
-    /// The context a new span continues: its explicit parent's, or the
-    /// current span's, or none (a new trace).
+    /// The context a new span continues: that of its explicit parent or of
+    /// the current span, or of their nearest ancestor this layer took (a
+    /// span it turned away is skipped), or none (a new trace).
     fn parent_of<S>(&self, attrs: &Attributes<'_>, ctx: &LayerContext<'_, S>) -> Context
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let parent = if let Some(parent) = attrs.parent() {
-            // A parent this layer's filter turned away counts as none.
             ctx.span(parent)
         } else if attrs.is_contextual() {
             ctx.lookup_current()
         } else {
             None
         };
-        parent.and_then(|parent| self.started(&parent, |cx| cx.clone())).unwrap_or_default()
+        parent
+            .and_then(|parent| parent.scope().find_map(|span| self.started(&span, Context::clone)))
+            .unwrap_or_default()
     }
 
     /// Runs `f` on the context of `span` (started if it was pending), or
@@ -151,7 +181,16 @@ impl<S> tracing_subscriber::Layer<S> for OtelLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    /// What `wants` lets through, said once: tracing's global maximum level
+    /// is the highest any layer hints.
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::INFO)
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
+        if !self.wants(attrs.metadata()) {
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
         let parent = self.parent_of(attrs, &ctx);
         let mut otel = OtelSpan {
@@ -373,6 +412,12 @@ mod tests {
 
     /// The spans `work` makes, as the exporters get them.
     fn exported(work: impl FnOnce()) -> Vec<SpanData> {
+        exported_beside(None, work)
+    }
+
+    /// The same, with another layer beside the bridge: one that wants every
+    /// level (as the log layer does with `RUST_LOG=trace`), or none.
+    fn exported_beside(other: Option<LevelFilter>, work: impl FnOnce()) -> Vec<SpanData> {
         let env = Env::from_pairs([("OTEL_SERVICE_NAME", "bridge-test")]);
         let config = TelemetryConfig::from_env("bridge-test", &env).unwrap();
         let xray = XrayConfig::from_env(&config.service_name, &env).unwrap();
@@ -380,7 +425,10 @@ mod tests {
         let collected = Collected::default();
         pipeline.add_exporter(collected.clone());
         let pipeline = Arc::new(pipeline);
-        tracing::subscriber::with_default(tracing_subscriber::registry().with(OtelLayer::new(pipeline.clone())), work);
+        tracing::subscriber::with_default(
+            tracing_subscriber::registry().with(OtelLayer::new(pipeline.clone())).with(other),
+            work,
+        );
         pipeline.shutdown_with_timeout(Duration::from_secs(5)).unwrap();
         collected.0.lock().unwrap().clone()
     }
@@ -437,6 +485,52 @@ mod tests {
         assert_eq!(root.parent_span_id, SpanId::INVALID);
         assert!(root.start_time <= child.start_time && child.end_time <= root.end_time);
         assert_eq!(root.instrumentation_scope.name(), "bridge-test");
+    }
+
+    #[test]
+    fn only_info_spans_become_opentelemetry_spans_and_the_layer_says_so() {
+        let env = Env::from_pairs([("OTEL_SERVICE_NAME", "bridge-test")]);
+        let config = TelemetryConfig::from_env("bridge-test", &env).unwrap();
+        let pipeline =
+            SpanPipeline::new(&config, &XrayConfig::from_env("bridge-test", &env).unwrap(), "instance").unwrap();
+        // Without a level hint tracing's global maximum is TRACE, and every
+        // debug callsite of every library is asked about at run time.
+        let layer = OtelLayer::new(Arc::new(pipeline));
+        assert_eq!(tracing_subscriber::Layer::<Registry>::max_level_hint(&layer), Some(LevelFilter::INFO));
+
+        let spans = exported_beside(Some(LevelFilter::TRACE), || {
+            let root = tracing::info_span!("kept");
+            let _root = root.enter();
+            let verbose = tracing::debug_span!("too verbose");
+            let _verbose = verbose.enter();
+            let shipper = tracing::info_span!(target: "aws_smithy_runtime", "the shipper's own");
+            let _shipper = shipper.enter();
+            let _sdk = tracing::warn_span!(target: "opentelemetry_sdk", "the SDK's own");
+            tracing::info!("an event");
+            tracing::info_span!("inside spans turned away").in_scope(|| {});
+        });
+        let mut names: Vec<_> = spans.iter().map(|span| span.name.as_ref()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["inside spans turned away", "kept"]);
+        let (root, inner) = (named(&spans, "kept"), named(&spans, "inside spans turned away"));
+        assert_eq!(inner.span_context.trace_id(), root.span_context.trace_id(), "the nearest kept ancestor's trace");
+        assert_eq!(inner.parent_span_id, root.span_context.span_id());
+    }
+
+    #[test]
+    fn an_explicit_parent_turned_away_hands_on_its_nearest_kept_ancestor() {
+        let spans = exported(|| {
+            let root = tracing::info_span!("kept");
+            let shipper = root.in_scope(|| tracing::info_span!(target: "aws_smithy_runtime", "the shipper's own"));
+            drop(tracing::info_span!(parent: &shipper, "child"));
+            drop(tracing::info_span!(parent: None, "a root of its own"));
+        });
+        let (root, child, own) = (named(&spans, "kept"), named(&spans, "child"), named(&spans, "a root of its own"));
+        assert_eq!(spans.len(), 3);
+        assert_eq!(child.parent_span_id, root.span_context.span_id());
+        assert_eq!(child.span_context.trace_id(), root.span_context.trace_id());
+        assert_eq!(own.parent_span_id, SpanId::INVALID);
+        assert_ne!(own.span_context.trace_id(), root.span_context.trace_id());
     }
 
     #[test]

@@ -21,7 +21,8 @@ pub fn filter() -> FilterFn<fn(&Metadata<'_>) -> bool> {
     filter_fn(keep as fn(&Metadata<'_>) -> bool).with_max_level_hint(LevelFilter::TRACE)
 }
 
-fn keep(metadata: &Metadata<'_>) -> bool {
+/// Whether a log line may carry the event (layers without a filter ask it).
+pub(crate) fn keep(metadata: &Metadata<'_>) -> bool {
     let broken_connection =
         metadata.is_event() && *metadata.level() == Level::ERROR && metadata.target().starts_with("actix_http::h1");
     let malformed_baggage = metadata.is_event() && metadata.name().starts_with("BaggagePropagator.");

@@ -34,14 +34,8 @@ mod xray;
 use std::{io::IsTerminal, sync::Arc};
 
 use environment::Env;
-use tracing::{Level, level_filters::LevelFilter};
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
-use tracing_subscriber::{
-    EnvFilter, Layer,
-    filter::{FilterExt, Targets},
-    layer::SubscriberExt,
-    util::SubscriberInitExt,
-};
+use tracing_subscriber::{EnvFilter, Layer, filter::FilterExt, layer::SubscriberExt, util::SubscriberInitExt};
 
 // What the services use; everything else stays inside the crate.
 use cloudwatch::CloudWatchConfig;
@@ -113,7 +107,7 @@ pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, Telemetr
         let instance = instance::instance_id(&config.service_name);
         let pipeline = Arc::new(traces::SpanPipeline::new(&config, &xray_config, &instance)?);
         opentelemetry::global::set_text_map_propagator(propagation::composite(&config.propagators));
-        let layer = bridge::OtelLayer::new(pipeline.clone()).with_filter(span_filter());
+        let layer = bridge::OtelLayer::new(pipeline.clone());
         (Some(layer), Some(pipeline))
     };
     let (cloudwatch, cloudwatch_layer) = match cloudwatch_config {
@@ -153,29 +147,6 @@ pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, Telemetr
         stdout_dropped,
         shutdown_budget: config.shutdown_budget,
     })
-}
-
-/// Spans of our own code and libraries at INFO and above, and no events:
-/// log lines go to stdout and CloudWatch with their trace ids, and copying
-/// each into its span as an OpenTelemetry event cost a measurable share of
-/// the request path (scripts/bench). The SDK's own diagnostics never become
-/// spans (no feedback loop through the exporter).
-fn span_filter<S: tracing::Subscriber>() -> impl tracing_subscriber::layer::Filter<S> + Send + Sync + 'static {
-    use tracing_subscriber::filter::filter_fn;
-    let targets = Targets::new()
-        .with_default(LevelFilter::INFO)
-        .with_target("opentelemetry", LevelFilter::OFF)
-        .with_target("opentelemetry_sdk", LevelFilter::OFF)
-        // The CloudWatch shipper's own AWS SDK calls.
-        .with_target("aws_", LevelFilter::OFF);
-    // INFO spans only, tested first: the cheap check turns every event away
-    // before the target directives are walked (a per-layer filter is asked
-    // again on each event whose callsite other layers want). It states its
-    // level: a combined filter has a level hint only if both sides have one,
-    // and with none tracing's global maximum was TRACE, so every debug and
-    // trace callsite of the libraries (and each `log` record) was asked about
-    // at run time, and sqlx formatted its debug query lines to be dropped.
-    filter_fn(|meta| meta.is_span() && *meta.level() <= Level::INFO).with_max_level_hint(LevelFilter::INFO).and(targets)
 }
 
 impl Telemetry {
@@ -221,51 +192,4 @@ impl Drop for Telemetry {
 pub mod __private {
     pub use opentelemetry_semantic_conventions::attribute as semconv;
     pub use tracing;
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::{Arc, Mutex};
-
-    use tracing::{Subscriber, span};
-    use tracing_subscriber::{Registry, layer::Context};
-
-    use super::*;
-
-    /// The names of the spans and events a filtered layer was given.
-    #[derive(Clone, Default)]
-    struct Seen(Arc<Mutex<Vec<&'static str>>>);
-
-    impl<S: Subscriber> Layer<S> for Seen {
-        fn on_new_span(&self, attrs: &span::Attributes<'_>, _: &span::Id, _: Context<'_, S>) {
-            self.0.lock().unwrap().push(attrs.metadata().name());
-        }
-
-        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-            self.0.lock().unwrap().push(event.metadata().name());
-        }
-    }
-
-    #[test]
-    fn spans_become_opentelemetry_spans_at_info_and_the_filter_says_so() {
-        // Without a level hint tracing's global maximum is TRACE, and every
-        // debug callsite of every library is asked about at run time.
-        assert_eq!(
-            tracing_subscriber::layer::Filter::<Registry>::max_level_hint(&span_filter()),
-            Some(LevelFilter::INFO)
-        );
-
-        let seen = Seen::default();
-        tracing::subscriber::with_default(
-            tracing_subscriber::registry().with(seen.clone().with_filter(span_filter())),
-            || {
-                let _kept = tracing::info_span!("kept");
-                let _verbose = tracing::debug_span!("too verbose");
-                let _shipper = tracing::info_span!(target: "aws_smithy_runtime", "the shipper's own");
-                let _sdk = tracing::warn_span!(target: "opentelemetry_sdk", "the SDK's own");
-                tracing::info!("an event");
-            },
-        );
-        assert_eq!(*seen.0.lock().unwrap(), ["kept"]);
-    }
 }

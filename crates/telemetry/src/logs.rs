@@ -83,8 +83,8 @@ thread_local! {
 
 /// Which event a line was formatted for: the event being dispatched (its
 /// address) and its callsite. A stale line (stdout formatted an event the
-/// CloudWatch layer's filter turned away) can never pass for a later one:
-/// that filter is the same for every event of a callsite, so a later event
+/// CloudWatch layer turned away) can never pass for a later one: what it
+/// turns away is the same for every event of a callsite, so a later event
 /// of the same callsite at the same address is turned away too.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct EventKey {

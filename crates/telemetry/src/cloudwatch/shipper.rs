@@ -14,7 +14,7 @@ use aws_sdk_cloudwatchlogs::{
     types::InputLogEvent,
 };
 use tokio::sync::mpsc;
-use tracing_subscriber::{Layer, filter::FilterExt};
+use tracing_subscriber::Layer;
 
 use super::{
     batch::{self, LogEvent},
@@ -45,10 +45,7 @@ impl Shipper {
         let (queue, events) = mpsc::channel(config.buffer_events);
         let shared = Arc::new(Shared::new(config.buffer_bytes));
         let log_stream = stream_name(service);
-        // A per-layer filter (not a check in `on_event`): it tells tracing the
-        // most verbose level wanted, so debug and trace callsites stay off.
-        let layer = CloudWatchLayer::new(service, queue.clone(), shared.clone())
-            .with_filter(config.level.and(crate::client_noise::filter()));
+        let layer = CloudWatchLayer::new(service, config.level, queue.clone(), shared.clone());
         let log_group = config.log_group.clone();
         let (thread_shared, stream) = (shared.clone(), log_stream.clone());
         let thread = std::thread::Builder::new()
