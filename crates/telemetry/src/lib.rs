@@ -28,6 +28,7 @@ mod otlp;
 pub mod parsers;
 mod propagation;
 mod span_budget;
+mod string_values;
 mod traces;
 mod xray;
 
