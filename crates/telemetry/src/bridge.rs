@@ -89,7 +89,7 @@ impl OtelLayer {
     fn start(&self, span: &mut OtelSpan) {
         let parent = match &mut span.state {
             State::Pending { parent } => std::mem::take(parent),
-            State::Started { .. } => return,
+            State::Started(_) => return,
         };
         let parent_span = parent.span();
         let parent_context = parent.has_active_span().then(|| parent_span.span_context());
@@ -118,8 +118,7 @@ impl OtelLayer {
             Some(parent) => (parent.span_id(), parent.is_valid() && parent.is_remote()),
             None => (SpanId::INVALID, false),
         };
-        let cx = parent.with_remote_span_context(own);
-        span.state = State::Started { cx, parent_span_id, parent_is_remote, recording };
+        span.state = State::Started(Started { own, parent, cx: None, parent_span_id, parent_is_remote, recording });
     }
 
     /// The context a new span continues: that of its explicit parent or of
@@ -137,24 +136,46 @@ impl OtelLayer {
             None
         };
         parent
-            .and_then(|parent| parent.scope().find_map(|span| self.started(&span, Context::clone)))
+            .and_then(|parent| parent.scope().find_map(|span| self.context(&span, Context::clone)))
             .unwrap_or_default()
     }
 
-    /// Runs `f` on the context of `span` (started if it was pending), or
-    /// `None` if the span is not one of ours.
-    fn started<'a, R: LookupSpan<'a>, T>(&self, span: &SpanRef<'a, R>, f: impl FnOnce(&Context) -> T) -> Option<T> {
+    /// Runs `f` on the span context of `span` (started if it was pending):
+    /// its ids, flags and trace state. `None` if the span is not one of ours.
+    fn span_context<'a, R: LookupSpan<'a>, T>(
+        &self,
+        span: &SpanRef<'a, R>,
+        f: impl FnOnce(&SpanContext) -> T,
+    ) -> Option<T> {
         {
             let extensions = span.extensions();
-            if let State::Started { cx, .. } = &extensions.get::<OtelSpan>()?.state {
-                return Some(f(cx));
+            if let State::Started(started) = &extensions.get::<OtelSpan>()?.state {
+                return Some(f(&started.own));
             }
         }
         let mut extensions = span.extensions_mut();
         let otel = extensions.get_mut::<OtelSpan>()?;
         self.start(otel);
         match &otel.state {
-            State::Started { cx, .. } => Some(f(cx)),
+            State::Started(started) => Some(f(&started.own)),
+            State::Pending { .. } => None,
+        }
+    }
+
+    /// Runs `f` on the context of `span` (started if it was pending, its
+    /// context made if it had none), or `None` if the span is not one of ours.
+    fn context<'a, R: LookupSpan<'a>, T>(&self, span: &SpanRef<'a, R>, f: impl FnOnce(&Context) -> T) -> Option<T> {
+        {
+            let extensions = span.extensions();
+            if let State::Started(Started { cx: Some(cx), .. }) = &extensions.get::<OtelSpan>()?.state {
+                return Some(f(cx));
+            }
+        }
+        let mut extensions = span.extensions_mut();
+        let otel = extensions.get_mut::<OtelSpan>()?;
+        self.start(otel);
+        match &mut otel.state {
+            State::Started(started) => Some(f(started.context())),
             State::Pending { .. } => None,
         }
     }
@@ -172,9 +193,32 @@ struct OtelSpan {
 
 enum State {
     /// Not started: the context it will continue.
-    Pending { parent: Context },
-    /// The parent's context with this span's own span context in it.
-    Started { cx: Context, parent_span_id: SpanId, parent_is_remote: bool, recording: bool },
+    Pending {
+        parent: Context,
+    },
+    Started(Started),
+}
+
+struct Started {
+    /// The span's own span context, which its `SpanData` takes at the end.
+    own: SpanContext,
+    /// The context the span continues.
+    parent: Context,
+    /// `parent` with a copy of `own` in it, made the first time a child span
+    /// or an outgoing request needs it: a leaf (the database query) never
+    /// does. Making it copies the trace state (X-Ray's decision rides there:
+    /// allocations); with it made up front, every span's `SpanData` took one
+    /// more copy at the end.
+    cx: Option<Context>,
+    parent_span_id: SpanId,
+    parent_is_remote: bool,
+    recording: bool,
+}
+
+impl Started {
+    fn context(&mut self) -> &Context {
+        self.cx.get_or_insert_with(|| self.parent.with_remote_span_context(self.own.clone()))
+    }
 }
 
 impl<S> tracing_subscriber::Layer<S> for OtelLayer
@@ -217,12 +261,14 @@ where
         let Some(mut otel) = span.extensions_mut().remove::<OtelSpan>() else { return };
         // A span nothing asked about (a leaf) starts now.
         self.start(&mut otel);
-        let State::Started { cx, parent_span_id, parent_is_remote, recording: true } = otel.state else { return };
+        let State::Started(Started { own, parent_span_id, parent_is_remote, recording: true, .. }) = otel.state else {
+            return;
+        };
         let end_time = SystemTime::now();
         let mut attributes = otel.attributes;
         let dropped_attributes_count = self.pipeline.limit_attributes(&mut attributes);
         self.pipeline.export(SpanData {
-            span_context: cx.span().span_context().clone(),
+            span_context: own,
             parent_span_id,
             parent_span_is_remote: parent_is_remote,
             span_kind: otel.kind,
@@ -337,19 +383,19 @@ fn status(text: &str) -> Status {
     }
 }
 
-/// Runs `f` on the OpenTelemetry context of the innermost span of `scope`
-/// (innermost first) that has one, starting it if it was pending. Log lines
-/// take their ids from here.
-pub(crate) fn innermost_context<'a, R, T>(
+/// Runs `f` on the OpenTelemetry span context of the innermost span of
+/// `scope` (innermost first) that has one, starting it if it was pending.
+/// Log lines take their ids from here.
+pub(crate) fn innermost_span_context<'a, R, T>(
     scope: impl Iterator<Item = SpanRef<'a, R>>,
     dispatch: &Dispatch,
-    mut f: impl FnMut(&Context) -> Option<T>,
+    mut f: impl FnMut(&SpanContext) -> Option<T>,
 ) -> Option<T>
 where
     R: LookupSpan<'a> + 'a,
 {
     let layer = dispatch.downcast_ref::<OtelLayer>()?;
-    scope.into_iter().find_map(|span| layer.started(&span, &mut f).flatten())
+    scope.into_iter().find_map(|span| layer.span_context(&span, &mut f).flatten())
 }
 
 /// What the services' code does with a span's OpenTelemetry side.
@@ -387,7 +433,7 @@ impl OpenTelemetrySpan for tracing::Span {
         self.with_subscriber(|(id, dispatch)| {
             let layer = dispatch.downcast_ref::<OtelLayer>()?;
             let span = dispatch.downcast_ref::<Registry>()?.span(id)?;
-            layer.started(&span, Context::clone)
+            layer.context(&span, Context::clone)
         })
         .flatten()
         .unwrap_or_default()
@@ -524,6 +570,22 @@ mod tests {
         let (root, inner) = (named(&spans, "kept"), named(&spans, "inside spans turned away"));
         assert_eq!(inner.span_context.trace_id(), root.span_context.trace_id(), "the nearest kept ancestor's trace");
         assert_eq!(inner.parent_span_id, root.span_context.span_id());
+    }
+
+    #[test]
+    fn a_leaf_whose_context_nobody_asked_for_keeps_its_trace_state() {
+        let spans = exported(|| {
+            let root = tracing::info_span!("root");
+            // Its context is made (a child needs it); the leaf's never is.
+            root.in_scope(|| drop(tracing::info_span!("leaf")));
+        });
+        let (root, leaf) = (named(&spans, "root"), named(&spans, "leaf"));
+        assert_eq!(leaf.parent_span_id, root.span_context.span_id());
+        assert_eq!(leaf.span_context.trace_id(), root.span_context.trace_id());
+        // X-Ray's decision, which the exporters' filter reads, rides in both.
+        assert!(root.span_context.trace_state().get("xray").is_some());
+        assert_eq!(leaf.span_context.trace_state(), root.span_context.trace_state());
+        assert!(leaf.span_context.is_sampled());
     }
 
     #[test]

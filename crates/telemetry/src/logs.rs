@@ -9,7 +9,7 @@ use std::{
     fmt::{self, Write},
 };
 
-use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
+use opentelemetry::trace::{SpanId, TraceId};
 use tracing::{Event, Subscriber, field::Field};
 use tracing_subscriber::{
     field::RecordFields,
@@ -142,9 +142,7 @@ pub(crate) fn otel_ids<'a, R: LookupSpan<'a>>(current: Option<SpanRef<'a, R>>) -
     // subscriber this is the no-op one while an event is being dispatched,
     // and the line simply carries no ids.
     tracing::dispatcher::get_default(|dispatch| {
-        crate::bridge::innermost_context(current.scope(), dispatch, |context| {
-            let span = context.span();
-            let span_context = span.span_context();
+        crate::bridge::innermost_span_context(current.scope(), dispatch, |span_context| {
             span_context
                 .is_valid()
                 .then(|| LineIds { trace_id: span_context.trace_id(), span_id: span_context.span_id() })
