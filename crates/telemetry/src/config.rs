@@ -98,6 +98,9 @@ pub enum PropagatorKind {
     Xray,
 }
 
+/// The largest integer the specification asks SDKs to accept (2³¹ − 1).
+const MAX_SPEC_INTEGER: usize = i32::MAX as usize;
+
 impl TelemetryConfig {
     pub fn from_env(default_service: &str, env: &Env) -> Result<Self, TelemetryError> {
         let get = |name: &str| env.get(name);
@@ -115,13 +118,31 @@ impl TelemetryConfig {
                 _ => Err(InvalidVariable::new(name, value, "not a positive whole number")),
             },
         };
-        let max_spans = whole("OTEL_BSP_MAX_QUEUE_SIZE", 2048)?;
+        // The specification's own variables: a value out of range is said
+        // and passed over (the default applies), as its common configuration
+        // rules ask. Ours (`TELEMETRY_*`) stop the service instead.
+        let mut spec_whole = |name: &'static str, default: usize| match get(name) {
+            None => default,
+            Some(value) => match value.parse::<usize>() {
+                Ok(number) if (1..=MAX_SPEC_INTEGER).contains(&number) => number,
+                _ => {
+                    notes.push(format!(
+                        "{name}={value:?} is not a positive whole number; the default, {default}, applies"
+                    ));
+                    default
+                }
+            },
+        };
+        let max_spans = spec_whole("OTEL_BSP_MAX_QUEUE_SIZE", 2048);
+        // As the SDK does: a batch larger than the queue could never fill.
+        let max_batch = spec_whole("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512).min(max_spans);
+        // Not 0 either: the queue's thread would never wait.
+        let delay = std::time::Duration::from_millis(spec_whole("OTEL_BSP_SCHEDULE_DELAY", 5000) as u64);
         let span_queue = SpanQueueLimits {
             max_spans,
             max_bytes: whole("TELEMETRY_SPAN_QUEUE_BYTES", 2 * 1024 * 1024)?,
-            // As the SDK does: a batch larger than the queue could never fill.
-            max_batch: whole("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512)?.min(max_spans),
-            delay: std::time::Duration::from_millis(whole("OTEL_BSP_SCHEDULE_DELAY", 5000)? as u64),
+            max_batch,
+            delay,
         };
         let stdout_buffer_lines = whole("TELEMETRY_STDOUT_BUFFER_LINES", 16_384)?;
 
@@ -416,8 +437,29 @@ mod tests {
         // A batch larger than the queue could never fill: it is the queue's size.
         assert_eq!((set.max_spans, set.max_batch), (100, 100));
         assert_eq!(set.delay, std::time::Duration::from_millis(200));
-        let err = config(&[("OTEL_BSP_SCHEDULE_DELAY", "5s")]).err().unwrap();
-        assert!(err.to_string().contains("OTEL_BSP_SCHEDULE_DELAY"), "{err}");
+        // Out of range: said, and the default applies (the specification's
+        // common configuration rules), where our own variables stop the service.
+        let passed_over = config(&[
+            ("OTEL_BSP_SCHEDULE_DELAY", "5s"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "-1"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0"),
+        ])
+        .unwrap();
+        assert_eq!(passed_over.span_queue.max_spans, defaults.max_spans);
+        assert_eq!(passed_over.span_queue.max_batch, defaults.max_batch);
+        assert_eq!(passed_over.span_queue.delay, defaults.delay);
+        let said: Vec<_> = passed_over.notes.iter().filter(|note| note.starts_with("OTEL_BSP_")).collect();
+        assert_eq!(said.len(), 3, "{said:?}");
+        assert!(said[0].contains("OTEL_BSP_MAX_QUEUE_SIZE=\"-1\""), "{said:?}");
+        let too_large = config(&[("OTEL_BSP_MAX_QUEUE_SIZE", "2147483648")]).unwrap();
+        assert_eq!(too_large.span_queue.max_spans, 2048);
+        assert!(
+            too_large.notes.iter().any(|note| note.starts_with("OTEL_BSP_MAX_QUEUE_SIZE")),
+            "{:?}",
+            too_large.notes
+        );
+        let err = config(&[("TELEMETRY_SPAN_QUEUE_BYTES", "lots")]).err().unwrap();
+        assert!(err.to_string().contains("TELEMETRY_SPAN_QUEUE_BYTES"), "{err}");
     }
 
     #[test]
