@@ -36,7 +36,7 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::trace::{SamplingDecision, SpanData};
 use tracing::{
-    Dispatch, Level, Metadata, Subscriber,
+    Dispatch, Metadata, Subscriber,
     field::{Field, Visit},
     level_filters::LevelFilter,
     span::{Attributes, Id, Record},
@@ -56,6 +56,9 @@ const KIND_FIELD: &str = "otel.kind";
 const STATUS_CODE_FIELD: &str = "otel.status_code";
 const STATUS_DESCRIPTION_FIELD: &str = "otel.status_description";
 
+/// The most verbose spans that become OpenTelemetry spans.
+const SPAN_LEVEL: LevelFilter = LevelFilter::INFO;
+
 /// The layer. Reached again through the dispatcher (tracing's downcasting)
 /// when a span's context is asked for outside a layer callback.
 pub(crate) struct OtelLayer {
@@ -67,7 +70,7 @@ pub(crate) struct OtelLayer {
 impl OtelLayer {
     pub(crate) fn new(pipeline: Arc<SpanPipeline>) -> Self {
         let targets = Targets::new()
-            .with_default(LevelFilter::INFO)
+            .with_default(SPAN_LEVEL)
             // The SDK's own diagnostics (no feedback loop through the exporter).
             .with_target("opentelemetry", LevelFilter::OFF)
             .with_target("opentelemetry_sdk", LevelFilter::OFF)
@@ -76,13 +79,12 @@ impl OtelLayer {
         Self { pipeline, targets }
     }
 
-    /// Spans of our own code and libraries at INFO and above. Events never:
-    /// log lines go to stdout and CloudWatch with their trace ids, and
-    /// copying each into its span cost a measurable share of a request.
+    /// Spans of our own code and libraries at [`SPAN_LEVEL`] and above
+    /// (only spans reach `on_new_span`). Events never: log lines go to stdout
+    /// and CloudWatch with their trace ids, and copying each into its span
+    /// cost a measurable share of a request.
     fn wants(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.is_span()
-            && *metadata.level() <= Level::INFO
-            && self.targets.would_enable(metadata.target(), metadata.level())
+        self.targets.would_enable(metadata.target(), metadata.level())
     }
 
     /// Gives a pending span its ids and sampling decision.
@@ -153,13 +155,7 @@ impl OtelLayer {
                 return Some(f(&started.own));
             }
         }
-        let mut extensions = span.extensions_mut();
-        let otel = extensions.get_mut::<OtelSpan>()?;
-        self.start(otel);
-        match &otel.state {
-            State::Started(started) => Some(f(&started.own)),
-            State::Pending { .. } => None,
-        }
+        self.with_started(span, |started| f(&started.own))
     }
 
     /// Runs `f` on the context of `span` (started if it was pending, its
@@ -171,11 +167,21 @@ impl OtelLayer {
                 return Some(f(cx));
             }
         }
+        self.with_started(span, |started| f(started.context()))
+    }
+
+    /// The slow path of the two above: starts `span` if it was pending, with
+    /// its extensions locked for writing, and runs `f` on its started state.
+    fn with_started<'a, R: LookupSpan<'a>, T>(
+        &self,
+        span: &SpanRef<'a, R>,
+        f: impl FnOnce(&mut Started) -> T,
+    ) -> Option<T> {
         let mut extensions = span.extensions_mut();
         let otel = extensions.get_mut::<OtelSpan>()?;
         self.start(otel);
         match &mut otel.state {
-            State::Started(started) => Some(f(started.context())),
+            State::Started(started) => Some(f(started)),
             State::Pending { .. } => None,
         }
     }
@@ -228,7 +234,7 @@ where
     /// What `wants` lets through, said once: tracing's global maximum level
     /// is the highest any layer hints.
     fn max_level_hint(&self) -> Option<LevelFilter> {
-        Some(LevelFilter::INFO)
+        Some(SPAN_LEVEL)
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
