@@ -11,6 +11,7 @@ mod batch;
 mod channel;
 mod config;
 mod layer;
+mod payload_hash;
 mod shipper;
 
 pub use config::CloudWatchConfig;

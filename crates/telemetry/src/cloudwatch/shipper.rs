@@ -21,6 +21,7 @@ use super::{
     channel::{Message, Shared, mark_shipper_thread},
     config::CloudWatchConfig,
     layer::CloudWatchLayer,
+    payload_hash::PayloadHash,
 };
 use crate::{error::TelemetryError, instance::hostname};
 
@@ -145,7 +146,7 @@ async fn run(config: CloudWatchConfig, stream: String, mut events: mpsc::Receive
         return;
     }
     let mut sender = Sender {
-        client: Client::new(&sdk),
+        client: Client::from_conf(aws_sdk_cloudwatchlogs::config::Builder::from(&sdk).interceptor(PayloadHash).build()),
         group: config.log_group,
         stream,
         retention_days: config.retention_days,
