@@ -9,6 +9,7 @@ use std::borrow::Cow;
 
 use opentelemetry::{Array, KeyValue, Value as OtelValue, trace::SpanId};
 use serde::{Serialize, Serializer, ser::SerializeMap};
+use serde_json::value::RawValue;
 
 /// Every datagram starts with the daemon protocol's header line.
 const HEADER: &[u8] = b"{\"format\": \"json\", \"version\": 1}\n";
@@ -93,9 +94,17 @@ pub(super) struct Sql<'a> {
     pub(super) database_type: Cow<'a, str>,
     pub(super) preparation: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) sanitized_query: Option<Cow<'a, str>>,
+    pub(super) sanitized_query: Option<Query<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) url: Option<Cow<'a, str>>,
+}
+
+/// A statement's text: already a JSON string when `Statements` wrote it.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(super) enum Query<'a> {
+    Written(&'a RawValue),
+    Text(Cow<'a, str>),
 }
 
 #[derive(Serialize)]

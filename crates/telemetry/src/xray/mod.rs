@@ -26,6 +26,7 @@ mod naming;
 mod propagator;
 mod rules;
 mod sampler;
+mod statements;
 mod trace_id;
 mod translation;
 

@@ -7,6 +7,7 @@
 use std::{
     borrow::Cow,
     collections::HashMap,
+    sync::Mutex,
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -19,10 +20,11 @@ use opentelemetry_semantic_conventions::attribute as attr;
 
 use super::{
     document::{
-        Annotations, Aws, Cause, Datagrams, Document, Exception, Http, HttpRequest, HttpResponse, Metadata, Sdk, Sql,
-        fit,
+        Annotations, Aws, Cause, Datagrams, Document, Exception, Http, HttpRequest, HttpResponse, Metadata, Query, Sdk,
+        Sql, fit,
     },
     naming::SegmentNaming,
+    statements::Statements,
     trace_id::XrayTraceId,
 };
 use crate::http_server::USER_HANDLE;
@@ -57,17 +59,22 @@ const TRANSLATED: &[&str] = &[
 const ERROR_MESSAGE: &str = attr::ERROR_MESSAGE;
 
 /// Builds the datagrams for a batch of spans.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Documents {
     naming: SegmentNaming,
+    /// Only the exporter's one thread locks it, once a batch.
+    statements: Mutex<Statements>,
 }
 
 impl Documents {
     pub fn new(naming: SegmentNaming) -> Self {
-        Self { naming }
+        Self { naming, statements: Mutex::default() }
     }
 
     pub fn datagrams(&self, batch: &[SpanData]) -> Datagrams {
+        let mut statements = self.statements.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        statements.add_from(batch);
+        let statements = &*statements;
         let position: HashMap<SpanId, usize> =
             batch.iter().enumerate().map(|(i, span)| (span.span_context.span_id(), i)).collect();
         // A subsegment goes inside its parent when the parent is in this batch.
@@ -84,7 +91,7 @@ impl Documents {
         for i in top_level {
             let span = &batch[i];
             let trace_id = XrayTraceId(span.span_context.trace_id()).to_string();
-            let mut document = self.document(batch, i, &children);
+            let mut document = self.document(batch, i, &children, statements);
             document.trace_id = Some(&trace_id);
             if !is_segment(span) {
                 document.kind = Some("subsegment");
@@ -98,15 +105,21 @@ impl Documents {
     }
 
     /// One span's document, with its children in the batch nested inside.
-    fn document<'a>(&self, batch: &'a [SpanData], i: usize, children: &HashMap<usize, Vec<usize>>) -> Document<'a> {
-        let mut document = self.translate(&batch[i]);
+    fn document<'a>(
+        &self,
+        batch: &'a [SpanData],
+        i: usize,
+        children: &HashMap<usize, Vec<usize>>,
+        statements: &'a Statements,
+    ) -> Document<'a> {
+        let mut document = self.translate(&batch[i], statements);
         if let Some(nested) = children.get(&i) {
-            document.subsegments = nested.iter().map(|&c| self.document(batch, c, children)).collect();
+            document.subsegments = nested.iter().map(|&c| self.document(batch, c, children, statements)).collect();
         }
         document
     }
 
-    fn translate<'a>(&self, span: &'a SpanData) -> Document<'a> {
+    fn translate<'a>(&self, span: &'a SpanData, statements: &'a Statements) -> Document<'a> {
         let attribute = |key: &str| span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| &kv.value);
         let text = |key: &str| attribute(key).map(OtelValue::as_str);
         let segment = is_segment(span);
@@ -149,7 +162,10 @@ impl Documents {
             database_type: text(attr::DB_SYSTEM_NAME).unwrap_or_default(),
             // Parameterised statements: values are bound, never in the text.
             preparation: "statement",
-            sanitized_query: text(attr::DB_QUERY_TEXT),
+            sanitized_query: match attribute(attr::DB_QUERY_TEXT) {
+                Some(OtelValue::String(text)) if let Some(json) = statements.get(text) => Some(Query::Written(json)),
+                _ => text(attr::DB_QUERY_TEXT).map(Query::Text),
+            },
             url: text(attr::DB_NAMESPACE).or_else(|| text(attr::SERVER_ADDRESS)),
         });
         // `namespace` is for subsegments only.
@@ -390,6 +406,23 @@ mod tests {
         assert_eq!(internal["name"], "render _feed_", "X-Ray's name characters");
         assert_eq!(internal.get("namespace"), None);
         assert_eq!(internal.get("aws"), None);
+    }
+
+    #[test]
+    fn a_statement_reads_the_same_written_once_or_escaped_each_time() {
+        let text = "SELECT \"uuid\" FROM activities WHERE message LIKE '%\\n%'";
+        let query = |value: opentelemetry::StringValue| {
+            let attributes = vec![KeyValue::new("db.system.name", "sqlite"), KeyValue::new("db.query.text", value)];
+            span(3, 2, true, SpanKind::Client, "SELECT activities", attributes)
+        };
+        let shared = opentelemetry::StringValue::from(std::sync::Arc::<str>::from(text));
+        let owned = opentelemetry::StringValue::from(text.to_owned());
+        let documents = documents(None);
+        // Twice each: the shared text is written by the first batch, then reused.
+        for value in [shared.clone(), shared, owned.clone(), owned] {
+            let out = documents.datagrams(&[query(value)]);
+            assert_eq!(parse(&out.payloads[0])["sql"]["sanitized_query"], text);
+        }
     }
 
     #[test]
