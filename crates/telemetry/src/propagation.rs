@@ -12,7 +12,7 @@ use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use crate::{
     config::PropagatorKind,
     hex_ids::{byte_hex, span_hex, trace_hex},
-    xray::XrayPropagator,
+    xray::{self, XrayPropagator},
 };
 
 /// The composite extracts in order, each propagator seeing what the previous
@@ -48,7 +48,7 @@ impl TextMapPropagator for W3cTraceContext {
         if context.is_valid() {
             // Only the sampled flag travels, as the SDK sends it.
             injector.set("traceparent", traceparent(context, context.trace_flags().to_u8() & 1));
-            injector.set("tracestate", context.trace_state().header());
+            injector.set("tracestate", xray::tracestate_header(context.trace_state()));
         }
     }
 

@@ -32,7 +32,7 @@ mod translation;
 
 pub use config::XrayConfig;
 pub use daemon::DaemonExporter;
-pub use decision::sampled_for_xray;
+pub use decision::{sampled_for_xray, tracestate_header};
 pub use id_generator::XrayIdGenerator;
 pub use propagator::XrayPropagator;
 pub use sampler::XraySampler;
