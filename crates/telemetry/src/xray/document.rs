@@ -134,7 +134,6 @@ pub(super) struct Sdk {
 
 /// `user.id` → `"user_id"`: letters, digits and underscores only, or X-Ray's
 /// filter expressions cannot name them; values a string, number or boolean.
-#[derive(Default)]
 pub(super) struct Annotations<'a>(pub(super) Vec<&'a KeyValue>);
 
 impl Annotations<'_> {
