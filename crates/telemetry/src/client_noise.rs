@@ -8,20 +8,10 @@
 //! - The OpenTelemetry baggage propagator WARNs about a malformed `baggage`
 //!   header with the whole header in the line, unbounded.
 
-use tracing::{Level, Metadata, level_filters::LevelFilter};
-use tracing_subscriber::filter::{FilterFn, filter_fn};
+use tracing::{Level, Metadata};
 
-/// A per-layer filter that drops those events, to combine (`and`) with the
-/// level filter of each layer that writes log lines. Not a global filter: a
-/// global filter without a level hint makes tracing treat every trace and
-/// debug callsite of every library as possibly wanted, and ask the layers at
-/// run time (about 30 disabled events and sqlx's formatted debug lines on
-/// each request). It admits every level itself, and says so.
-pub fn filter() -> FilterFn<fn(&Metadata<'_>) -> bool> {
-    filter_fn(keep as fn(&Metadata<'_>) -> bool).with_max_level_hint(LevelFilter::TRACE)
-}
-
-/// Whether a log line may carry the event (layers without a filter ask it).
+/// Whether a log line may carry the event: the stdout and CloudWatch layers
+/// ask it for each event.
 pub(crate) fn keep(metadata: &Metadata<'_>) -> bool {
     let broken_connection =
         metadata.is_event() && *metadata.level() == Level::ERROR && metadata.target().starts_with("actix_http::h1");

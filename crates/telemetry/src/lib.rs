@@ -27,6 +27,7 @@ mod otlp;
 #[doc(hidden)]
 pub mod parsers;
 mod propagation;
+mod rust_log;
 mod span_budget;
 mod string_values;
 mod traces;
@@ -36,7 +37,7 @@ use std::{io::IsTerminal, sync::Arc};
 
 use environment::Env;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
-use tracing_subscriber::{EnvFilter, Layer, filter::FilterExt, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
 
 // What the services use; everything else stays inside the crate.
 use cloudwatch::CloudWatchConfig;
@@ -77,10 +78,6 @@ pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, Telemetr
     let config = TelemetryConfig::from_env(service, env)?;
     let cloudwatch_config = CloudWatchConfig::from_env(env)?;
     let xray_config = XrayConfig::from_env(&config.service_name, env)?;
-    let filter = match env.get("RUST_LOG") {
-        Some(directives) => EnvFilter::try_new(&directives).map_err(|err| TelemetryError::Filter(err.to_string()))?,
-        None => EnvFilter::new("info"),
-    };
     let (lines, ansi) = match LogFormat::from_env(env, std::io::stdout().is_terminal())? {
         LogFormat::Json => {
             (StdoutLines::Json(logs::JsonLines::new(&config.service_name, cloudwatch_config.is_some())), false)
@@ -98,8 +95,8 @@ pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, Telemetr
         .fmt_fields(logs::NoSpanFields)
         .event_format(lines)
         .with_ansi(ansi)
-        .with_writer(stdout)
-        .with_filter(filter.and(client_noise::filter()));
+        .with_writer(stdout);
+    let logs = rust_log::RustLogFilter::new(logs, env.get("RUST_LOG").as_deref())?;
 
     let service_name = config.service_name.clone();
     let (span_layer, spans) = if config.sdk_disabled {
