@@ -12,12 +12,18 @@
 //! more verbose than `RUST_LOG` off. It never turns a span away: the bridge
 //! picks its own, and `RUST_LOG=warn` must not stop traces.
 //!
+//! Records of the `log` crate (actix-web, reqwest and others log through it)
+//! arrive as events of the target `log`; they are judged by their own
+//! target, as `Filtered` judged them, so `RUST_LOG=info,actix_web=error`
+//! still quiets actix-web.
+//!
 //! `RUST_LOG` keeps all of its syntax. Directives that name spans or fields
 //! (`target[span{field=value}]=level`, the only syntax with a `[`) need the
 //! filter to follow the spans a thread is in: then, and only then, it is told
 //! of every span as `Filtered` would tell it.
 
 use tracing::{Event, Metadata, Subscriber, level_filters::LevelFilter, span, subscriber::Interest};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::{EnvFilter, Layer, layer::Context, layer::Filter, registry::LookupSpan};
 
 use crate::{client_noise, error::TelemetryError};
@@ -73,7 +79,8 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if self.admits(event.metadata(), &ctx) {
+        let from_log = event.normalized_metadata();
+        if self.admits(from_log.as_ref().unwrap_or_else(|| event.metadata()), &ctx) {
             self.lines.on_event(event, ctx);
         }
     }
@@ -145,28 +152,68 @@ mod tests {
             tracing::warn!(target: "noisy::module", "noisy warn");
             tracing::info_span!("quiet").in_scope(|| tracing::debug!("debug in quiet"));
             tracing::info_span!("chatty", user = "andrew").in_scope(|| tracing::debug!("debug in chatty"));
+            tracing::debug!("debug after chatty");
+            // A field recorded after the span is made, and a span made after
+            // one closed (the registry may give it the closed one's id).
+            let later = tracing::info_span!("later", user = tracing::field::Empty);
+            later.record("user", "andrew");
+            later.in_scope(|| tracing::debug!("debug in later"));
+            drop(later);
+            tracing::info_span!("quiet").in_scope(|| tracing::debug!("debug in quiet again"));
             tracing::error!(target: "actix_http::h1::dispatcher", "a client broke its connection");
+            // What tracing-log's `LogTracer` makes of a `log` record.
+            let record = |level, message| {
+                tracing_log::format_trace(
+                    &tracing_log::log::Record::builder()
+                        .target("noisy::module")
+                        .level(level)
+                        .args(format_args!("{message}"))
+                        .build(),
+                )
+                .unwrap();
+            };
+            record(tracing_log::log::Level::Warn, "log warn");
+            record(tracing_log::log::Level::Info, "log info");
         });
         seen.0.lock().unwrap().clone()
     }
 
     #[test]
     fn unset_is_info() {
-        assert_eq!(seen(None), ["info", "noisy warn"]);
+        assert_eq!(seen(None), ["info", "noisy warn", "log warn", "log info"]);
     }
 
     #[test]
     fn levels_and_targets_as_env_filter_reads_them() {
-        assert_eq!(seen(Some("warn")), ["noisy warn"]);
+        assert_eq!(seen(Some("warn")), ["noisy warn", "log warn"]);
         assert_eq!(seen(Some("info,noisy=error")), ["info"]);
-        assert_eq!(seen(Some("debug")), ["debug", "info", "noisy warn", "debug in quiet", "debug in chatty"]);
+        assert_eq!(seen(Some("warn,noisy=info")), ["noisy warn", "log warn", "log info"]);
+        assert_eq!(
+            seen(Some("debug")),
+            [
+                "debug",
+                "info",
+                "noisy warn",
+                "debug in quiet",
+                "debug in chatty",
+                "debug after chatty",
+                "debug in later",
+                "debug in quiet again",
+                "log warn",
+                "log info"
+            ]
+        );
     }
 
     #[test]
     fn span_directives_follow_the_spans_a_thread_is_in() {
-        assert_eq!(seen(Some("info,[chatty]=debug")), ["info", "noisy warn", "debug in chatty"]);
-        assert_eq!(seen(Some("info,[{user=andrew}]=debug")), ["info", "noisy warn", "debug in chatty"]);
-        assert_eq!(seen(Some("info,[{user=kevin}]=debug")), ["info", "noisy warn"]);
+        let logs = ["log warn", "log info"];
+        assert_eq!(seen(Some("info,[chatty]=debug")), [&["info", "noisy warn", "debug in chatty"][..], &logs].concat());
+        assert_eq!(
+            seen(Some("info,[{user=andrew}]=debug")),
+            [&["info", "noisy warn", "debug in chatty", "debug in later"][..], &logs].concat()
+        );
+        assert_eq!(seen(Some("info,[{user=kevin}]=debug")), [&["info", "noisy warn"][..], &logs].concat());
     }
 
     #[test]

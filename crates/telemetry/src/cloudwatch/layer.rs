@@ -4,6 +4,7 @@ use std::sync::{Arc, atomic::Ordering};
 
 use tokio::sync::mpsc;
 use tracing::{Event, Subscriber, level_filters::LevelFilter};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::{Layer, layer::Context, registry::LookupSpan};
 
 use super::{
@@ -51,7 +52,9 @@ where
         // Taken first, whatever happens next: a line is only ever offered to
         // the dispatch that wrote it.
         let written = take_line_for(event);
-        let meta = event.metadata();
+        // A `log` crate record is judged by its own target, not `log`.
+        let from_log = event.normalized_metadata();
+        let meta = from_log.as_ref().unwrap_or_else(|| event.metadata());
         if *meta.level() > self.level
             || !crate::client_noise::keep(meta)
             || !self.shared.enabled.load(Ordering::Relaxed)
@@ -137,6 +140,15 @@ mod tests {
                 tracing::error!(target: "actix_http::h1::dispatcher", "a client broke its connection");
                 tracing::error!(target: "aws_smithy_runtime", "the shipper's own");
                 tracing::error!("above the level");
+                // A `log` record of the transport's (tracing-log's form of it).
+                tracing_log::format_trace(
+                    &tracing_log::log::Record::builder()
+                        .target("reqwest::connect")
+                        .level(tracing_log::log::Level::Error)
+                        .args(format_args!("the shipper's own, through log"))
+                        .build(),
+                )
+                .unwrap();
             });
         });
         assert_eq!(messages, ["at the level", "above the level"]);
