@@ -11,6 +11,7 @@ use std::{
 
 use opentelemetry::trace::{SpanId, TraceId};
 use tracing::{Event, Subscriber, field::Field};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::{
     field::RecordFields,
     fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
@@ -160,7 +161,10 @@ fn write_event(
     line_ids: Option<&LineIds>,
     forms: TraceIds,
 ) -> fmt::Result {
-    let meta = event.metadata();
+    // A `log` crate record (tracing-log) shows its own target and level,
+    // not `log`, as tracing-subscriber's formatters show it.
+    let from_log = event.normalized_metadata();
+    let meta = from_log.as_ref().unwrap_or_else(|| event.metadata());
     out.write_str("{\"timestamp\":\"")?;
     out.write_str(timestamp(chrono::Utc::now()).as_str())?;
     out.write_char('"')?;
@@ -168,7 +172,7 @@ fn write_event(
     write_str(out, meta.target())?;
     out.write_str(",\"service\":")?;
     write_str(out, service)?;
-    let mut fields = JsonFields { out, result: Ok(()) };
+    let mut fields = JsonFields { out, result: Ok(()), from_log: from_log.is_some() };
     event.record(&mut fields);
     fields.result?;
     if let Some(span) = span {
@@ -223,9 +227,18 @@ impl Timestamp {
 struct JsonFields<'a, W: Write> {
     out: &'a mut W,
     result: fmt::Result,
+    /// The event is a `log` crate record: its `log.*` fields carry the
+    /// metadata already written (target), or what no line carries (file, line).
+    from_log: bool,
 }
 
 impl<W: Write> JsonFields<'_, W> {
+    /// Whether `field` is written: nothing more after a failure, and no
+    /// tracing-log metadata field.
+    fn writes(&self, field: &Field) -> bool {
+        self.result.is_ok() && !(self.from_log && field.name().starts_with("log."))
+    }
+
     fn key(&mut self, field: &Field) -> fmt::Result {
         self.out.write_char(',')?;
         write_str(self.out, field.name())?;
@@ -233,7 +246,7 @@ impl<W: Write> JsonFields<'_, W> {
     }
 
     fn raw(&mut self, field: &Field, value: fmt::Arguments<'_>) {
-        if self.result.is_ok() {
+        if self.writes(field) {
             self.result = self.key(field).and_then(|()| self.out.write_fmt(value));
         }
     }
@@ -241,7 +254,7 @@ impl<W: Write> JsonFields<'_, W> {
 
 impl<W: Write> tracing::field::Visit for JsonFields<'_, W> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.result.is_ok() {
+        if self.writes(field) {
             self.result = self.key(field).and_then(|()| {
                 self.out.write_char('"')?;
                 write!(Escaped(self.out), "{value:?}")?;
@@ -251,13 +264,13 @@ impl<W: Write> tracing::field::Visit for JsonFields<'_, W> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        if self.result.is_ok() {
+        if self.writes(field) {
             self.result = self.key(field).and_then(|()| write_str(self.out, value));
         }
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        if self.result.is_ok() {
+        if self.writes(field) {
             self.result = self.key(field).and_then(|()| {
                 self.out.write_char('"')?;
                 write!(Escaped(self.out), "{value}")?;
@@ -343,6 +356,56 @@ mod tests {
         write_str(&mut out, "a \"quoted\" line\nwith \\ and \u{1} and é").unwrap();
         let parsed: String = serde_json::from_str(&out).unwrap();
         assert_eq!(parsed, "a \"quoted\" line\nwith \\ and \u{1} and é");
+    }
+
+    /// The lines `write_event` makes of the events sent inside `emit`.
+    fn lines_of(emit: impl FnOnce()) -> Vec<serde_json::Value> {
+        use std::sync::{Arc, Mutex};
+
+        use tracing_subscriber::{Layer, layer::SubscriberExt};
+
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<String>>>);
+        impl<S: Subscriber> Layer<S> for Lines {
+            fn on_event(&self, event: &Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+                let mut line = String::new();
+                write_event(&mut line, "activities", event, None, None, TraceIds::Plain).unwrap();
+                self.0.lock().unwrap().push(line);
+            }
+        }
+        let lines = Lines::default();
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(lines.clone()), emit);
+        let lines = lines.0.lock().unwrap();
+        lines.iter().map(|line| serde_json::from_str(line).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_log_crate_record_shows_its_own_target_and_no_tracing_log_fields() {
+        let lines = lines_of(|| {
+            // What tracing-log's `LogTracer` makes of a `log` record.
+            tracing_log::format_trace(
+                &tracing_log::log::Record::builder()
+                    .target("reqwest::connect")
+                    .module_path(Some("reqwest::connect"))
+                    .file(Some("src/connect.rs"))
+                    .line(Some(42))
+                    .level(tracing_log::log::Level::Warn)
+                    .args(format_args!("starting new connection"))
+                    .build(),
+            )
+            .unwrap();
+            tracing::info!(target: "activities::routes", message = "a tracing event", log.kept = "yes");
+        });
+        let object = |line: &serde_json::Value| line.as_object().unwrap().clone();
+        let record = object(&lines[0]);
+        assert_eq!(record["target"], "reqwest::connect");
+        assert_eq!(record["level"], "WARN");
+        assert_eq!(record["message"], "starting new connection");
+        assert!(record.keys().all(|key| !key.starts_with("log.")), "{record:?}");
+        // A tracing event's own fields are its own, whatever their names.
+        let event = object(&lines[1]);
+        assert_eq!(event["target"], "activities::routes");
+        assert_eq!(event["log.kept"], "yes");
     }
 
     proptest::proptest! {
