@@ -21,13 +21,17 @@ use std::{
 ///
 /// Cargo hands a test only its own package's binaries (`CARGO_BIN_EXE_*`),
 /// so the first test that needs one asks cargo to build them, once per run.
-/// The build also names this test target: features are then resolved
-/// exactly as they were for this test executable, every library is already
-/// fresh and only the binaries are compiled (naming the services
-/// alone resolves fewer features and compiles a second copy of a dozen
-/// dependencies). Cargo releases its build lock before it runs the tests,
-/// so the nested build does not wait on the outer one; it runs from a clean
-/// clone under `cargo test --workspace --locked` as from an IDE.
+/// The build names the whole workspace and this test target, as the test
+/// command (`cargo test --workspace`) does: features are then resolved
+/// exactly as they were for this test executable, with every member's
+/// dev-dependencies (telemetry's turn on serde_json's `preserve_order` and
+/// the AWS HTTP client's `test-util`), so every library is already fresh
+/// and only the binaries are compiled. Naming the four packages alone
+/// resolved fewer features and compiled a second copy of everything above
+/// serde_json: 5.5 of CI's 28 minutes on a two-core machine. (Under
+/// `cargo test -p e2e` it is the other way round, once: both copies then
+/// stay in the target directory.) Cargo releases its build lock before it
+/// runs the tests, so the nested build does not wait on the outer one.
 pub fn binary(service: &str) -> &'static Path {
     static BUILT: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
     let built = BUILT.get_or_init(build_services);
@@ -51,13 +55,11 @@ fn build_services() -> HashMap<String, PathBuf> {
     command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["build", "--locked", "--message-format=json-render-diagnostics", "--profile", profile])
-        .args(["--package", env!("CARGO_PKG_NAME"), "--test", "binaries"])
+        // Every workspace binary is one of BINARIES.
+        .args(["--workspace", "--bins", "--test", "binaries"])
         .stdout(Stdio::piped())
         // What cargo says (compiling, errors) goes where the test's output goes.
         .stderr(Stdio::inherit());
-    for binary in BINARIES {
-        command.args(["--package", binary, "--bin", binary]);
-    }
     // The same target directory as this build (cargo marks its root with
     // CACHEDIR.TAG), one level further up when built for an explicit --target.
     let above = profile_dir.parent().expect("a target directory");
