@@ -31,11 +31,9 @@ pub struct TelemetryConfig {
     pub shutdown_budget: std::time::Duration,
     pub span_queue: SpanQueueLimits,
     /// `TELEMETRY_STDOUT_BUFFER_LINES` (16384): how many log lines may wait
-    /// for the stdout writer before new ones are dropped (and counted). The
-    /// queue is allocated and touched whole at start, 32 bytes a line:
-    /// tracing-appender's default, 128,000 lines, kept 4 MiB of every
-    /// service resident; 16,384 is 512 KiB, a second of the bench's busiest
-    /// load.
+    /// for the stdout writer before new ones are dropped (and counted): a
+    /// second and more of the bench's busiest load. The queue holds only the
+    /// lines that wait (stdout_writer.rs).
     pub stdout_buffer_lines: usize,
 }
 
@@ -87,6 +85,12 @@ impl std::fmt::Debug for ExportHeader {
         write!(f, "{}=…", self.name)
     }
 }
+
+/// How long shutdown waits, after the flushes `TELEMETRY_SHUTDOWN_TIMEOUT_MS`
+/// bounds, for the stdout thread to write the lines still waiting (what
+/// tracing-appender, which wrote them before, waited). A pipe nobody reads
+/// would hold it forever.
+pub const STDOUT_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The spec's default export timeout.
 const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(10_000);

@@ -10,6 +10,8 @@ pub enum TelemetryError {
     UnsupportedProtocol(String),
     #[error("cannot build the OTLP exporter: {0}")]
     Exporter(String),
+    #[error("cannot start the {name} thread: {source}")]
+    Thread { name: String, source: std::io::Error },
     #[error("invalid RUST_LOG: {0}")]
     Filter(String),
     #[error("a global tracing subscriber is already installed")]

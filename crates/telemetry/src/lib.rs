@@ -29,6 +29,7 @@ pub mod parsers;
 mod propagation;
 mod rust_log;
 mod span_budget;
+mod stdout_writer;
 mod string_values;
 mod traces;
 mod xray;
@@ -36,7 +37,6 @@ mod xray;
 use std::{io::IsTerminal, sync::Arc};
 
 use environment::Env;
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
 
 // What the services use; everything else stays inside the crate.
@@ -58,9 +58,7 @@ use xray::XrayConfig;
 pub struct Telemetry {
     spans: Option<Arc<traces::SpanPipeline>>,
     cloudwatch: Option<cloudwatch::Shipper>,
-    stdout: Option<WorkerGuard>,
-    /// Lines the stdout writer could not keep up with, said at shutdown.
-    stdout_dropped: ErrorCounter,
+    stdout: Option<stdout_writer::StdoutGuard>,
     /// `TELEMETRY_SHUTDOWN_TIMEOUT_MS`: all the flushing at shutdown shares it.
     shutdown_budget: std::time::Duration,
 }
@@ -84,13 +82,10 @@ pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, Telemetr
         }
         LogFormat::Human { ansi } => (StdoutLines::Human(log_format::HumanLines::new(&config.service_name)), ansi),
     };
-    // Lossy: when stdout cannot keep up, lines are dropped (and counted by
-    // tracing-appender) rather than making a request wait.
-    let (stdout, stdout_guard) = NonBlockingBuilder::default()
-        .buffered_lines_limit(config.stdout_buffer_lines)
-        .lossy(true)
-        .finish(std::io::stdout());
-    let stdout_dropped = stdout.error_counter();
+    // Lossy: when stdout cannot keep up, lines are dropped (and counted)
+    // rather than making a request wait.
+    let (stdout, stdout_guard) = stdout_writer::start(std::io::stdout(), config.stdout_buffer_lines)
+        .map_err(|source| TelemetryError::Thread { name: "stdout".into(), source })?;
     let logs = tracing_subscriber::fmt::layer()
         .fmt_fields(logs::NoSpanFields)
         .event_format(lines)
@@ -138,13 +133,7 @@ pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, Telemetr
     for note in &config.notes {
         tracing::warn!(target: "telemetry", "{note}");
     }
-    Ok(Telemetry {
-        spans,
-        cloudwatch,
-        stdout: Some(stdout_guard),
-        stdout_dropped,
-        shutdown_budget: config.shutdown_budget,
-    })
+    Ok(Telemetry { spans, cloudwatch, stdout: Some(stdout_guard), shutdown_budget: config.shutdown_budget })
 }
 
 impl Telemetry {
@@ -172,11 +161,13 @@ impl Telemetry {
         if let Some(cloudwatch) = self.cloudwatch.take() {
             cloudwatch.shutdown(deadline.saturating_duration_since(std::time::Instant::now()));
         }
-        let dropped = self.stdout_dropped.dropped_lines();
-        if dropped > 0 && self.stdout.is_some() {
-            tracing::warn!(target: "telemetry", dropped_lines = dropped, "log lines stdout could not keep up with were dropped");
+        if let Some(stdout) = self.stdout.take() {
+            let dropped = stdout.dropped_lines();
+            if dropped > 0 {
+                tracing::warn!(target: "telemetry", dropped_lines = dropped, "log lines stdout could not keep up with were dropped");
+            }
+            stdout.stop(config::STDOUT_STOP_TIMEOUT);
         }
-        drop(self.stdout.take());
     }
 }
 

@@ -2,7 +2,7 @@
 //! span ids of the request they belong to. Written by hand because
 //! tracing-subscriber's JSON format knows nothing of OpenTelemetry ids. The
 //! fmt layer formats into a reused thread-local buffer; a background thread
-//! (tracing-appender) does the actual write, so no request waits on stdout.
+//! (stdout_writer.rs) does the actual write, so no request waits on stdout.
 
 use std::{
     cell::RefCell,

@@ -179,7 +179,7 @@ impl Fanout {
         let mut exporter = ReportingExporter::new(name, exporter, budget.clone());
         exporter.set_resource(&self.resource);
         let processor = BatchExport::start(name, exporter, self.limits)
-            .map_err(|err| TelemetryError::Exporter(format!("cannot start the {name} span thread: {err}")))?;
+            .map_err(|source| TelemetryError::Thread { name: format!("{name} span"), source })?;
         self.processors.push(Taker { processor, keep, budget });
         Ok(())
     }
