@@ -56,27 +56,25 @@ impl DaemonExporter {
 
 impl SpanExporter for DaemonExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let datagrams = self.documents.datagrams(&batch);
         let mut target = self.target.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if target.as_ref().is_none_or(|t| t.resolved_at.elapsed() > RESOLVE_EVERY) {
             *target = Some(self.connect().map_err(OTelSdkError::InternalFailure)?);
         }
         let Some(Target { address, socket, .. }) = target.as_ref() else { unreachable!("set above") };
         let mut failed = None;
-        for datagram in &datagrams.payloads {
+        let too_large = self.documents.each_datagram(&batch, &mut |datagram| {
             if let Err(err) = socket.send_to(datagram, address) {
                 failed = Some(err);
             }
-        }
+        });
         if let Some(err) = failed {
             // Resolve again next time: the daemon may have moved.
             *target = None;
             return Err(OTelSdkError::InternalFailure(format!("sending to the X-Ray daemon: {err}")));
         }
-        if datagrams.too_large > 0 {
+        if too_large > 0 {
             return Err(OTelSdkError::InternalFailure(format!(
-                "{} segment documents over the daemon's datagram size even without subsegments and metadata",
-                datagrams.too_large
+                "{too_large} segment documents over the daemon's datagram size even without subsegments and metadata"
             )));
         }
         Ok(())

@@ -18,7 +18,9 @@ const HEADER: &[u8] = b"{\"format\": \"json\", \"version\": 1}\n";
 /// is sent as several (its subsegment trees on their own).
 pub const MAX_DATAGRAM: usize = 64 * 1024;
 
-/// What a batch became: datagrams to send, and documents too large to send at all.
+/// What a batch became, gathered (the exporter sends each datagram as it is
+/// made): datagrams to send, and documents too large to send at all.
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub struct Datagrams {
     pub payloads: Vec<Vec<u8>>,
@@ -217,26 +219,33 @@ fn is_false(value: &bool) -> bool {
 
 /// Sends `document` whole if it fits in a datagram; otherwise its
 /// subsegments go on their own (each split again if needed), then its
-/// metadata is dropped; a document still too large is counted and dropped.
-pub(super) fn fit<'a>(mut document: Document<'a>, trace_id: &'a str, buffer: &mut Vec<u8>, out: &mut Datagrams) {
+/// metadata is dropped. Returns how many documents were still too large,
+/// and so dropped.
+pub(super) fn fit<'a>(
+    mut document: Document<'a>,
+    trace_id: &'a str,
+    buffer: &mut Vec<u8>,
+    send: &mut dyn FnMut(&[u8]),
+) -> u64 {
     buffer.clear();
     buffer.extend_from_slice(HEADER);
     serde_json::to_writer(&mut *buffer, &document).expect("a document always serialises");
     if buffer.len() <= MAX_DATAGRAM {
-        out.payloads.push(buffer.clone());
-        return;
+        send(buffer);
+        return 0;
     }
     if !document.subsegments.is_empty() {
+        let mut too_large = 0;
         for mut child in std::mem::take(&mut document.subsegments) {
             child.kind = Some("subsegment");
             child.parent_id = Some(document.id);
             child.trace_id = Some(trace_id);
-            fit(child, trace_id, buffer, out);
+            too_large += fit(child, trace_id, buffer, send);
         }
-        return fit(document, trace_id, buffer, out);
+        return too_large + fit(document, trace_id, buffer, send);
     }
     if document.metadata.take().is_some() {
-        return fit(document, trace_id, buffer, out);
+        return fit(document, trace_id, buffer, send);
     }
-    out.too_large += 1;
+    1
 }

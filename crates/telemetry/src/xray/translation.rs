@@ -20,8 +20,7 @@ use rustc_hash::FxHashMap;
 
 use super::{
     document::{
-        Annotations, Aws, Cause, Datagrams, Document, Exception, Http, HttpRequest, HttpResponse, Metadata, Query, Sdk,
-        Sql, fit,
+        Annotations, Aws, Cause, Document, Exception, Http, HttpRequest, HttpResponse, Metadata, Query, Sdk, Sql, fit,
     },
     naming::SegmentNaming,
     statements::Statements,
@@ -120,7 +119,18 @@ impl Documents {
         Self { naming, statements: Mutex::default() }
     }
 
-    pub fn datagrams(&self, batch: &[SpanData]) -> Datagrams {
+    /// The batch's datagrams, gathered.
+    #[cfg(test)]
+    pub fn datagrams(&self, batch: &[SpanData]) -> super::document::Datagrams {
+        let mut out = super::document::Datagrams::default();
+        out.too_large = self.each_datagram(batch, &mut |datagram| out.payloads.push(datagram.to_vec()));
+        out
+    }
+
+    /// Hands `send` each datagram of the batch as it is made, so that only
+    /// one is held at a time (a batch of 512 spans makes ~250 KB of them);
+    /// returns how many documents were too large to send.
+    pub fn each_datagram(&self, batch: &[SpanData], send: &mut dyn FnMut(&[u8])) -> u64 {
         let mut statements = self.statements.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         statements.add_from(batch);
         let statements = &*statements;
@@ -137,7 +147,7 @@ impl Documents {
                 _ => top_level.push(i),
             }
         }
-        let mut out = Datagrams::default();
+        let mut too_large = 0;
         let mut buffer = Vec::with_capacity(4096);
         for i in top_level {
             let span = &batch[i];
@@ -150,9 +160,9 @@ impl Documents {
             if span.parent_span_id != SpanId::INVALID {
                 document.parent_id = Some(span.parent_span_id);
             }
-            fit(document, &trace_id, &mut buffer, &mut out);
+            too_large += fit(document, &trace_id, &mut buffer, send);
         }
-        out
+        too_large
     }
 
     /// One span's document, with its children in the batch nested inside.
