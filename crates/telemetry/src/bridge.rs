@@ -4,7 +4,7 @@
 //!
 //! Written here instead of using tracing-opentelemetry 0.33, which was the
 //! floor of what spans cost (+72 k instructions of a home request over
-//! telemetry off, scripts/bench --instructions; the figures are in README.md).
+//! telemetry off, scripts/bench --instructions; the figures are in docs/telemetry-cost.md).
 //! Per span it built an SDK `SpanBuilder`, then an SDK span with its own
 //! lock, then the `SpanData`; it kept the data behind an `Arc<Mutex>`; and it
 //! stamped an end time on every exit (every poll of the request's futures,

@@ -7,7 +7,7 @@
 //! span, and the `EnvFilter` then takes a lock to see whether a directive
 //! names it; the lines layer does nothing with spans (lines carry no span
 //! fields and there are no span events), so all of that was waste, telemetry
-//! on or off (figures in README.md). As the bridge and the CloudWatch layer
+//! on or off (figures in docs/telemetry-cost.md). As the bridge and the CloudWatch layer
 //! do, this layer decides in `on_event`, and its level hint keeps callsites
 //! more verbose than `RUST_LOG` off. It never turns a span away: the bridge
 //! picks its own, and `RUST_LOG=warn` must not stop traces.

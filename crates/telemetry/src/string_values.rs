@@ -6,7 +6,7 @@
 //! was a malloc and a free on the request path, and the free usually lands
 //! on an exporter's thread, where glibc's per-thread cache cannot take it:
 //! −3.6 k instructions of a home request with spans alone (scripts/bench
-//! --instructions; see README.md). Written here because interning crates
+//! --instructions; see docs/telemetry-cost.md). Written here because interning crates
 //! keep every distinct value for the life of the process, and a header such
 //! as `User-Agent` would then grow memory without bound: this keeps one
 //! value per slot, a few KiB a thread at most.
