@@ -84,8 +84,9 @@ pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, Telemetr
     };
     // Lossy: when stdout cannot keep up, lines are dropped (and counted)
     // rather than making a request wait.
-    let (stdout, stdout_guard) = stdout_writer::start(std::io::stdout(), config.stdout_buffer_lines)
-        .map_err(|source| TelemetryError::Thread { name: "stdout".into(), source })?;
+    let (stdout, stdout_guard) =
+        stdout_writer::start(std::io::stdout(), config.stdout_buffer_lines, config::STDOUT_STOP_TIMEOUT)
+            .map_err(|source| TelemetryError::Thread { name: "stdout".into(), source })?;
     let logs = tracing_subscriber::fmt::layer()
         .fmt_fields(logs::NoSpanFields)
         .event_format(lines)
@@ -166,7 +167,7 @@ impl Telemetry {
             if dropped > 0 {
                 tracing::warn!(target: "telemetry", dropped_lines = dropped, "log lines stdout could not keep up with were dropped");
             }
-            stdout.stop(config::STDOUT_STOP_TIMEOUT);
+            stdout.stop();
         }
     }
 }

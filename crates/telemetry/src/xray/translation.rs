@@ -541,5 +541,18 @@ mod tests {
         let out = super::Documents::new(SegmentNaming { service: "a".into(), host_pattern: None }).datagrams(&[huge]);
         assert_eq!(out.too_large, 0);
         assert_eq!(parse(&out.payloads[0]).get("metadata"), None);
+
+        // A document too large even bare (its statement alone): counted,
+        // not sent; the rest of the batch still is.
+        let statement = format!("SELECT '{}'", "z".repeat(70_000));
+        let attributes =
+            vec![KeyValue::new(attr::DB_SYSTEM_NAME, "sqlite"), KeyValue::new(attr::DB_QUERY_TEXT, statement)];
+        let query = span(4, 2, false, SpanKind::Client, "select", attributes);
+        let out = super::Documents::new(SegmentNaming { service: "a".into(), host_pattern: None })
+            .datagrams(&[query, server(2, 0, 200)]);
+        assert_eq!(out.too_large, 1);
+        let sent: Vec<Value> = out.payloads.iter().map(|p| parse(p)).collect();
+        assert_eq!(sent.len(), 1, "the segment without the subsegment: {sent:?}");
+        assert_eq!(sent[0]["id"], "0000000000000002");
     }
 }
