@@ -5,7 +5,7 @@
 use std::{
     pin::Pin,
     task::{Context, Poll, ready},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use actix_web::{
@@ -245,13 +245,31 @@ fn after_request<B>(response: &mut ServiceResponse<B>, started: Instant) {
         scheme = %request.connection_info().scheme(),
         path = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"),
         status = response.status().as_u16(),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms = millis(started.elapsed()),
         "request"
     );
 }
 
+/// `elapsed` in milliseconds, nanosecond digits kept. One division rounds
+/// once: `as_secs_f64() * 1000.0` rounds twice, and its lines read
+/// `5.335964000000001` where this reads `5.335964`.
+fn millis(elapsed: Duration) -> f64 {
+    // Exact below 2^53 ns (104 days); a request never takes that long.
+    elapsed.as_nanos() as f64 / 1e6
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn milliseconds_read_as_they_were_measured() {
+        use std::time::Duration;
+        let millis = |nanos| super::millis(Duration::from_nanos(nanos)).to_string();
+        assert_eq!(millis(5_335_964), "5.335964");
+        assert_eq!(millis(150_624), "0.150624");
+        assert_eq!(millis(3_000_000), "3");
+        assert_eq!(millis(1), "0.000001");
+    }
+
     #[test]
     fn host_and_port_are_split() {
         use super::split_host_port as split;
