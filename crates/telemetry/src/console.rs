@@ -1,5 +1,5 @@
 //! The troubleshooting exporter of the seed journal (`ConsoleSpanExporter`).
-//! Hand-written because `opentelemetry-stdout` 0.32 can only print to stdout,
+//! Hand-written because `opentelemetry-stdout` 0.33 can only print to stdout,
 //! where our JSON logs go; this one writes to stderr, one line per span, from
 //! the batch processor's thread (never from the request path).
 

@@ -1,6 +1,6 @@
 //! The OTLP wire format: an `ExportTraceServiceRequest` (collector/trace/v1)
 //! written straight from the SDK's spans, field for field as
-//! opentelemetry-proto 0.32 converts them (`From<SpanData> for Span`,
+//! opentelemetry-proto 0.33 converts them (`From<SpanData> for Span`,
 //! `group_spans_by_resource_and_scope`), so a collector decodes the same
 //! message it got from opentelemetry-otlp.
 //!
