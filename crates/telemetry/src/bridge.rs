@@ -10,6 +10,8 @@
 //! stamped an end time on every exit (every poll of the request's futures,
 //! ~30 a request). Here a span is one struct in the extensions, the sampler
 //! and id generator are called directly, and the end time is taken once.
+//! (tracing-opentelemetry 0.34, for OpenTelemetry 0.33, changes nothing of
+//! this: its changelog lists only the version move.)
 //!
 //! What it keeps of tracing-opentelemetry's behaviour: the `otel.name`,
 //! `otel.kind`, `otel.status_code` and `otel.status_description` fields;
