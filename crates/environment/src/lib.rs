@@ -67,7 +67,7 @@ impl Env {
     /// An `http://` or `https://` URL with a host.
     pub fn url_or(&self, variable: &'static str, default: &str) -> Result<Url, InvalidVariable> {
         let value = self.get(variable).unwrap_or_else(|| default.to_owned());
-        let error = |reason: &str| InvalidVariable::new(variable, value.clone(), reason);
+        let error = |reason: &str| InvalidVariable::new(variable, redacted_url(&value), reason);
         let url = Url::parse(&value).map_err(|err| error(&err.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             return Err(error("expected an http:// or https:// URL with a host"));
@@ -82,9 +82,51 @@ impl Env {
     }
 }
 
+/// A URL as an error may show it, parsed or not: without what can hold a
+/// secret, the user info (all before the last `@`, so a password with `@`
+/// or `/` in it goes too) and the query and fragment (where keys hide).
+/// Written by hand because the value is shown when it does not parse.
+pub fn redacted_url(value: &str) -> String {
+    let scheme_end = value
+        .find("://")
+        .filter(|&end| value[..end].chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
+        .map_or(0, |end| end + 3);
+    let (scheme, rest) = value.split_at(scheme_end);
+    let rest = match rest.rsplit_once('@') {
+        Some((_, host_and_path)) => format!("***@{host_and_path}"),
+        None => rest.to_owned(),
+    };
+    let without_query = rest.split(['?', '#']).next().unwrap_or_default();
+    format!("{scheme}{without_query}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_is_shown_without_credentials_or_query() {
+        for (value, shown) in [
+            ("http://users:4568/api", "http://users:4568/api"),
+            ("https://user:p@ss@collector:99999/", "https://***@collector:99999/"),
+            ("https://user:pa/ss@collector/", "https://***@collector/"),
+            ("https://user:pa?ss@collector/", "https://***@collector/"),
+            ("user:COLONSECRET@collector", "***@collector"),
+            ("ftp://collector:4318/?api_key=QUERYSECRET", "ftp://collector:4318/"),
+            ("http://h/#key=SECRET", "http://h/"),
+            ("x:y@h://z", "***@h://z"),
+        ] {
+            assert_eq!(redacted_url(value), shown, "{value}");
+        }
+    }
+
+    #[test]
+    fn an_invalid_url_is_named_without_its_credentials() {
+        let env = Env::from_pairs([("USERS_URL", "http://svc:USERSPW@users:99999/?token=TOKEN")]);
+        let shown = env.url_or("USERS_URL", "http://127.0.0.1:4568").unwrap_err().to_string();
+        assert!(shown.starts_with("invalid USERS_URL=\"http://***@users:99999/\": "), "{shown}");
+        assert!(!shown.contains("USERSPW") && !shown.contains("TOKEN"), "{shown}");
+    }
 
     #[test]
     fn values_are_trimmed_and_blank_is_unset() {

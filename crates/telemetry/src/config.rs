@@ -3,7 +3,7 @@
 
 use url::Url;
 
-use environment::{Env, InvalidVariable};
+use environment::{Env, InvalidVariable, redacted_url};
 
 use crate::error::TelemetryError;
 
@@ -366,7 +366,7 @@ fn resource_attribute(attributes: &str, key: &str) -> Option<String> {
 /// `api.honeycomb.io:443` parses as a URL whose "scheme" is the host, and the
 /// exporter would silently send to localhost instead: refuse it at start.
 fn checked_url(variable: &'static str, value: &str) -> Result<Url, TelemetryError> {
-    let invalid = |reason: &str| InvalidVariable::new(variable, redact_userinfo(value), reason);
+    let invalid = |reason: &str| InvalidVariable::new(variable, redacted_url(value), reason);
     let url = Url::parse(value).map_err(|err| invalid(&err.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(invalid("not an http:// or https:// URL (OTLP/HTTP wants e.g. https://api.honeycomb.io)").into());
@@ -381,15 +381,6 @@ pub(crate) fn loggable(url: &Url) -> String {
     let _ = shown.set_password(None);
     shown.set_query(None);
     shown.to_string()
-}
-
-fn redact_userinfo(value: &str) -> String {
-    match value.split_once('@') {
-        Some((before, after)) if before.contains("://") => {
-            format!("{}://***@{after}", before.split("://").next().unwrap_or_default())
-        }
-        _ => value.to_owned(),
-    }
 }
 
 /// The signal path of the spec: the base endpoint plus `v1/traces`, keeping
@@ -566,13 +557,17 @@ mod tests {
 
     #[test]
     fn a_header_value_that_cannot_be_sent_is_a_start_up_error_that_hides_it() {
-        let err = config(&[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
-            ("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=SECRET%0AKEY"),
-        ])
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("OTEL_EXPORTER_OTLP_HEADERS") && !err.contains("SECRET"), "{err}");
+        // A line break; a character outside ASCII (the http crate refuses
+        // those in a header value since 1.6, as RFC 9110 asks of senders).
+        for headers in
+            ["x-honeycomb-team=SECRET%0AKEY", "x-honeycomb-team=SECRET%C2%A1KEY", "x-honeycomb-team=SECRET¡KEY"]
+        {
+            let err =
+                config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("OTEL_EXPORTER_OTLP_HEADERS", headers)])
+                    .unwrap_err()
+                    .to_string();
+            assert!(err.contains("OTEL_EXPORTER_OTLP_HEADERS") && !err.contains("SECRET"), "{err}");
+        }
     }
 
     #[test]
@@ -616,7 +611,14 @@ mod tests {
 
     #[test]
     fn errors_never_show_credentials() {
-        let err = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://user:secret@host")]).unwrap_err();
-        assert!(!err.to_string().contains("secret"), "{err}");
+        for endpoint in [
+            "ftp://user:secret@host",
+            "https://user:p@secret@collector:99999/",
+            "user:secret@collector",
+            "ftp://collector:4318/?api_key=secret",
+        ] {
+            let err = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)]).unwrap_err().to_string();
+            assert!(err.starts_with("invalid OTEL_EXPORTER_OTLP_ENDPOINT=") && !err.contains("secret"), "{err}");
+        }
     }
 }
