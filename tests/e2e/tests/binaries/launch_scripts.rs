@@ -172,9 +172,11 @@ impl RunScript {
         }
     }
 
-    /// Ctrl-C, as a terminal sends it to the script; waits for it to end.
+    /// Ctrl-C, as a terminal sends it: to the script's whole process group;
+    /// waits for the script to end.
     async fn interrupt(&mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill").arg("-INT").arg(self.child.id().to_string()).status().unwrap();
+        let group = format!("-{}", self.child.id());
+        let status = Command::new("kill").args(["-INT", "--", &group]).status().unwrap();
         assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -188,9 +190,16 @@ impl RunScript {
 }
 
 impl Drop for RunScript {
+    /// Kills the script's process group and the services' (each runs in a
+    /// group of its own), so nothing outlives a failed test.
     fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status().ok();
+        let script = self.child.id().to_string();
+        let children = Command::new("pgrep").args(["-P", &script]).output().map(|o| o.stdout).unwrap_or_default();
+        let children = String::from_utf8_lossy(&children);
+        for pid in std::iter::once(script.as_str()).chain(children.split_whitespace()) {
+            let group = format!("-{pid}");
+            Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status().ok();
+        }
         self.child.wait().ok();
     }
 }
@@ -228,6 +237,25 @@ async fn run_starts_the_trace_view_first_and_the_services_export_to_it() {
     }
     let stdout = run.stdout.lock().unwrap().clone();
     assert!(!stdout.contains("spans lost to export failures"), "{stdout}");
+}
+
+/// Ctrl-C while the edge serves home: the edge finishes the request before
+/// users stops (stopped all at once, the edge's call to users was refused:
+/// 503).
+#[tokio::test]
+async fn run_finishes_a_request_in_flight_across_services_on_ctrl_c() {
+    let _turn = FIXED_PORTS.lock().await;
+    // Home waits 2 s at its database query, before it calls users.
+    let mut run = RunScript::start(&[("FAULT_ACTIVITIES_HOME_LATENCY_MS", "2000")]);
+    run.wait_for("start", |_, err| err.contains("Cruddur is up")).await;
+    let request = tokio::spawn(reqwest::get("http://127.0.0.1:4567/api/activities/home"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(run.interrupt().await.code(), Some(130));
+    let response = request.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    for port in [4567, 4568, 4569] {
+        assert!(!listening(port), "port {port} still answers after Ctrl-C");
+    }
 }
 
 #[tokio::test]
