@@ -31,7 +31,7 @@ impl UsersClient {
 
     /// `None` for an unknown handle, and for one no user can have (no call).
     pub async fn short(&self, handle: &str) -> Result<Option<UserShort>, UpstreamError> {
-        if !crate::storable(handle) {
+        if !crate::possible_handle(handle) {
             return Ok(None);
         }
         let url = self.0.url(&["api", "users", &format!("@{handle}"), "short"]);

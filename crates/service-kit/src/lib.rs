@@ -27,6 +27,17 @@ pub fn storable(text: &str) -> bool {
     !text.contains('\0')
 }
 
+/// The longest handle a user can have, in characters: the length of a
+/// Cognito user name, where the course's later weeks take users from.
+pub const MAX_HANDLE_CHARS: usize = 128;
+
+/// Whether some user could have `handle`. Any other is not found, without
+/// a query or a call to users (whose URL could not carry a handle of any
+/// length: percent-encoded, a long one passed the HTTP client's limit).
+pub fn possible_handle(handle: &str) -> bool {
+    storable(handle) && handle.chars().count() <= MAX_HANDLE_CHARS
+}
+
 /// The current time at PostgreSQL's precision (microseconds), so a timestamp
 /// reads back the same from either database.
 pub fn now() -> chrono::DateTime<chrono::Utc> {

@@ -9,6 +9,9 @@ use crate::store::ActivityRow;
 
 pub const MAX_ACTIVITY_CHARS: usize = 280;
 pub const MAX_REPLY_CHARS: usize = 1024;
+/// No message is longer than a reply, so no longer term can be in one; and
+/// SQLite refuses LIKE patterns over 50,000 bytes.
+pub const MAX_SEARCH_TERM_CHARS: usize = MAX_REPLY_CHARS;
 
 #[derive(Debug, Serialize)]
 pub struct Activity {

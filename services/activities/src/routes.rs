@@ -148,6 +148,9 @@ async fn search(state: web::Data<State>, query: web::Query<SearchQuery>) -> Resu
     if !service_kit::storable(term) {
         return Err(ApiError::Validation(vec!["search_term_invalid_characters"]));
     }
+    if term.chars().count() > model::MAX_SEARCH_TERM_CHARS {
+        return Err(ApiError::Validation(vec!["search_term_exceed_max_chars"]));
+    }
     let rows = store::search(&state.db, term, service_kit::now()).await?;
     Ok(HttpResponse::Ok().json(with_authors(&state, rows).await?))
 }

@@ -22,9 +22,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(Endpoint::new("/api/profile/update").post(update_profile).put(update_profile));
 }
 
-/// A handle no user can have (a NUL) is simply not found: no query.
+/// A handle no user can have (a NUL, too long) is simply not found: no query.
 fn possible_handle(handle: &str) -> Result<&str, ApiError> {
-    if service_kit::storable(handle) { Ok(handle) } else { Err(ApiError::NotFound("user")) }
+    if service_kit::possible_handle(handle) { Ok(handle) } else { Err(ApiError::NotFound("user")) }
 }
 
 async fn short(state: web::Data<State>, handle: web::Path<String>) -> Result<HttpResponse, ApiError> {

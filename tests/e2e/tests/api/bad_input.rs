@@ -11,6 +11,7 @@ on_both_databases!(
     a_nul_character_is_the_clients_mistake_on_either_database,
     a_body_that_trickles_in_is_cut_off_and_others_are_served_meanwhile,
     internal_routes_refuse_people_they_cannot_resolve,
+    overlong_handles_and_search_terms_are_the_clients_mistake,
 );
 
 async fn malformed_bodies_wrong_types_and_oversize(backend: Backend) {
@@ -183,6 +184,42 @@ async fn a_nul_character_is_the_clients_mistake_on_either_database(backend: Back
     assert_eq!(conversation.as_array().unwrap().len(), 2);
     let (_, me) = stack.get_json("/api/users/@andrewbrown/short").await;
     assert_eq!(me["display_name"], "Andrew Brown");
+}
+
+/// A handle longer than any user's is not found, without a call to users
+/// (percent-encoded for it, a long one passed the HTTP client's URL limit:
+/// that was a 503); a search term longer than any message is a 422 (SQLite
+/// refused a LIKE pattern that long: a 500).
+async fn overlong_handles_and_search_terms_are_the_clients_mistake(backend: Backend) {
+    let stack = Stack::spawn(backend).await;
+    // `%` not followed by hex travels as it is, and comes back out as the
+    // three bytes `%25` in the URL of the call to users.
+    let percents = "%".repeat(22_000);
+    let longest = "a".repeat(service_kit::MAX_HANDLE_CHARS);
+    for handle in [percents.as_str(), &"é".repeat(service_kit::MAX_HANDLE_CHARS + 1)] {
+        for path in [
+            format!("/api/activities/@{handle}"),
+            format!("/api/messages/@{handle}"),
+            format!("/api/users/@{handle}/short"),
+            format!("/api/activities/@{handle}/status/{}", contracts::seed::PRUNE_JUICE),
+        ] {
+            let (status, body) = stack.get_json(&path).await;
+            assert_eq!((status, &body["error"]), (404, &json!("not_found")), "{:.80}", path);
+        }
+    }
+    let receiver = "é".repeat(service_kit::MAX_HANDLE_CHARS + 1);
+    let message = json!({"message": "hi", "user_receiver_handle": receiver});
+    assert_eq!(stack.post_json("/api/messages", message).await.0, 404);
+    // The longest a handle can be is still looked up: unknown, so 404 too,
+    // but from users.
+    let (status, body) = stack.get_json(&format!("/api/activities/@{longest}")).await;
+    assert_eq!((status, &body["error"]), (404, &json!("not_found")));
+
+    let term = |chars: usize| format!("/api/activities/search?term={}", "é".repeat(chars));
+    assert_eq!(stack.get_json(&term(1024)).await, (200, json!([])));
+    assert_eq!(stack.get_json(&term(1025)).await, (422, json!(["search_term_exceed_max_chars"])));
+    let long = format!("/api/activities/search?term={}", "a".repeat(50_001));
+    assert_eq!(stack.get_json(&long).await, (422, json!(["search_term_exceed_max_chars"])));
 }
 
 /// Headers, then a body that never finishes: 408 and a closed connection once
