@@ -81,7 +81,8 @@ impl RootSpanBuilder for ServerSpanBuilder {
         }
         // Continue the caller's trace. A missing or malformed header yields no
         // valid parent, and the request simply starts a new trace.
-        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&ActixHeaders(request.headers())));
+        let parent =
+            opentelemetry::global::get_text_map_propagator(|p| p.extract(&ActixHeaders::new(request.headers())));
         span.set_parent(parent);
         span
     }

@@ -1,7 +1,9 @@
 //! Trace context on the wire: W3C `traceparent`/`tracestate`, `baggage`, and
 //! AWS `X-Amzn-Trace-Id`, as `OTEL_PROPAGATORS` says.
 
-use actix_web::http::header::HeaderMap;
+use std::cell::OnceCell;
+
+use actix_web::http::header::{HeaderMap, HeaderName};
 use opentelemetry::{
     Context,
     propagation::{Extractor, Injector, TextMapCompositePropagator, TextMapPropagator, text_map_propagator::FieldIter},
@@ -76,24 +78,53 @@ pub fn traceparent(context: &SpanContext, flags: u8) -> String {
 
 /// Reads propagation headers from an actix request (actix has its own
 /// `HeaderMap` type, so `opentelemetry-http`'s extractor does not apply).
-pub struct ActixHeaders<'a>(pub &'a HeaderMap);
+pub struct ActixHeaders<'a> {
+    headers: &'a HeaderMap,
+    /// `tracestate` and `baggage` sent on several lines, joined (below).
+    tracestate: OnceCell<Option<String>>,
+    baggage: OnceCell<Option<String>>,
+}
+
+impl<'a> ActixHeaders<'a> {
+    pub fn new(headers: &'a HeaderMap) -> Self {
+        Self { headers, tracestate: OnceCell::new(), baggage: OnceCell::new() }
+    }
+
+    /// A list header: W3C Trace Context and Baggage read several lines of
+    /// one as a single comma-separated value (RFC 9110, 5.3). The SDK's
+    /// propagators ask for one value, so the lines are joined here, once,
+    /// and only when there are several; a line that is not text spoils the
+    /// whole list, as a bad single line would.
+    fn list<'s>(&'s self, name: HeaderName, joined: &'s OnceCell<Option<String>>) -> Option<&'s str> {
+        let mut lines = self.headers.get_all(&name);
+        let first = lines.next()?;
+        if lines.len() == 0 {
+            return first.to_str().ok();
+        }
+        joined
+            .get_or_init(|| {
+                let lines: Result<Vec<&str>, _> = self.headers.get_all(&name).map(|line| line.to_str()).collect();
+                lines.ok().map(|lines| lines.join(","))
+            })
+            .as_deref()
+    }
+}
 
 impl Extractor for ActixHeaders<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        use actix_web::http::header::HeaderName;
         // The names our propagators ask for, without parsing them again.
         let value = match key {
-            "traceparent" => self.0.get(HeaderName::from_static("traceparent")),
-            "tracestate" => self.0.get(HeaderName::from_static("tracestate")),
-            "baggage" => self.0.get(HeaderName::from_static("baggage")),
-            "x-amzn-trace-id" => self.0.get(HeaderName::from_static("x-amzn-trace-id")),
-            other => self.0.get(other),
+            "traceparent" => self.headers.get(HeaderName::from_static("traceparent")),
+            "tracestate" => return self.list(HeaderName::from_static("tracestate"), &self.tracestate),
+            "baggage" => return self.list(HeaderName::from_static("baggage"), &self.baggage),
+            "x-amzn-trace-id" => self.headers.get(HeaderName::from_static("x-amzn-trace-id")),
+            other => self.headers.get(other),
         };
         value.and_then(|value| value.to_str().ok())
     }
 
     fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(|name| name.as_str()).collect()
+        self.headers.keys().map(|name| name.as_str()).collect()
     }
 }
 
@@ -143,5 +174,35 @@ mod tests {
             ),
             "00-00000000000000000000000000000001-0000000000000002-01"
         );
+    }
+
+    #[test]
+    fn list_headers_sent_on_several_lines_are_read_as_one() {
+        use actix_web::http::header::HeaderValue;
+        use opentelemetry::baggage::BaggageExt;
+
+        let mut headers = HeaderMap::new();
+        let mut add = |name: &'static str, value: &'static str| {
+            headers.append(HeaderName::from_static(name), HeaderValue::from_static(value));
+        };
+        add("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        add("tracestate", "a=1");
+        add("tracestate", "xray=0,b=2");
+        add("baggage", "k=v");
+        add("baggage", "k2=v2");
+        let propagator = composite(&[PropagatorKind::TraceContext, PropagatorKind::Baggage, PropagatorKind::Xray]);
+        let context = propagator.extract(&ActixHeaders::new(&headers));
+        let state = context.span().span_context().trace_state().clone();
+        assert_eq!((state.get("a"), state.get("b")), (Some("1"), Some("2")), "{state:?}");
+        assert_eq!(xray::decision(&state), Some(false), "the caller's X-Ray decision is kept");
+        assert_eq!(context.baggage().get("k").map(|v| v.as_str().to_owned()), Some("v".to_owned()));
+        assert_eq!(context.baggage().get("k2").map(|v| v.as_str().to_owned()), Some("v2".to_owned()));
+
+        // One line is read as it is; a line that is not text spoils its list.
+        let mut one = HeaderMap::new();
+        one.insert(HeaderName::from_static("tracestate"), HeaderValue::from_static("a=1"));
+        assert_eq!(ActixHeaders::new(&one).get("tracestate"), Some("a=1"));
+        one.append(HeaderName::from_static("tracestate"), HeaderValue::from_bytes(b"b=\xff").unwrap());
+        assert_eq!(ActixHeaders::new(&one).get("tracestate"), None);
     }
 }
