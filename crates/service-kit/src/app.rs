@@ -30,6 +30,13 @@ pub trait Service: 'static {
     fn routes(config: &mut web::ServiceConfig);
     /// Loads the seed data (API.md) into this service's own tables; idempotent.
     fn seed(db: &Database) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// Brings rows an earlier build wrote up to this one, after the
+    /// migrations, where SQL alone cannot; idempotent. Most services have
+    /// nothing to do.
+    fn upgrade_rows(db: &Database) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        let _ = db;
+        async { Ok(()) }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +47,8 @@ pub enum StartError {
     Database(#[from] DbError),
     #[error("seeding failed: {0}")]
     Seed(#[source] sqlx::Error),
+    #[error("upgrading stored rows failed: {0}")]
+    UpgradeRows(#[source] sqlx::Error),
     #[error("cannot listen on port {port}: {source}")]
     Bind { port: u16, source: std::io::Error },
     #[error("cannot build the HTTP client: {0}")]
@@ -70,6 +79,7 @@ impl Application {
 
         let opened = open_database::<S>(&config).await?;
         let db = opened.db;
+        S::upgrade_rows(&db).await.map_err(StartError::UpgradeRows)?;
         // The embedded default seeds itself on first start so a bare laptop
         // shows a feed; PostgreSQL is seeded by the documented `seed` command.
         if opened.created && config.database_url.is_none() {

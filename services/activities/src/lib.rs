@@ -64,4 +64,13 @@ impl Service for Activities {
     async fn seed(db: &Database) -> Result<(), sqlx::Error> {
         store::seed(db).await
     }
+
+    /// Folds the messages of activities stored before search had its column.
+    async fn upgrade_rows(db: &Database) -> Result<(), sqlx::Error> {
+        let folded = store::fold_unfolded(db).await?;
+        if folded > 0 {
+            tracing::info!(folded, "folded older messages for search");
+        }
+        Ok(())
+    }
 }

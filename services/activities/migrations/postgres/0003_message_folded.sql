@@ -1,0 +1,5 @@
+-- Search compares this column: the message lowercased by the service, by
+-- Unicode's rules, so both databases find the same activities (SQLite's
+-- LOWER folds ASCII letters alone, PostgreSQL's follows the database's
+-- locale). NULL until written: the service fills it for older rows at start.
+ALTER TABLE activities ADD COLUMN message_folded TEXT;
