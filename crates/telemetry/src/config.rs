@@ -109,6 +109,7 @@ impl TelemetryConfig {
     pub fn from_env(default_service: &str, env: &Env) -> Result<Self, TelemetryError> {
         let get = |name: &str| env.get(name);
         let mut notes = Vec::new();
+        sampler_notes(&get, &mut notes);
         let shutdown_budget = match get("TELEMETRY_SHUTDOWN_TIMEOUT_MS") {
             None => std::time::Duration::from_millis(3000),
             Some(value) => value.parse().map(std::time::Duration::from_millis).map_err(|_| {
@@ -244,6 +245,37 @@ impl TelemetryConfig {
             span_queue,
             stdout_buffer_lines,
         })
+    }
+}
+
+/// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` are read by the SDK's
+/// default config, which warns of a value it cannot use before logging is
+/// up: the warning was lost, and a typo sampled every trace without a word.
+/// Said here, once; the SDK's fallback stands, as the specification asks
+/// (warn, use the default).
+fn sampler_notes(get: &impl Fn(&str) -> Option<String>, notes: &mut Vec<String>) {
+    const NO_ARGUMENT: [&str; 4] = ["always_on", "always_off", "parentbased_always_on", "parentbased_always_off"];
+    const RATIO: [&str; 2] = ["traceidratio", "parentbased_traceidratio"];
+    let Some(sampler) = get("OTEL_TRACES_SAMPLER") else { return };
+    if RATIO.contains(&sampler.as_str()) {
+        let argument = get("OTEL_TRACES_SAMPLER_ARG");
+        match argument.as_deref().map(str::parse::<f64>) {
+            Some(Ok(ratio)) if (0.0..=1.0).contains(&ratio) => {}
+            Some(Ok(ratio)) => notes.push(format!(
+                "OTEL_TRACES_SAMPLER_ARG={ratio} is outside 0 to 1; {sampler} samples as if it were {}",
+                ratio.clamp(0.0, 1.0)
+            )),
+            _ => notes.push(format!(
+                "OTEL_TRACES_SAMPLER={sampler} needs OTEL_TRACES_SAMPLER_ARG, a ratio from 0 to 1 (got {argument:?}); \
+                 every trace is sampled (ratio 1)"
+            )),
+        }
+    } else if !NO_ARGUMENT.contains(&sampler.as_str()) {
+        notes.push(format!(
+            "OTEL_TRACES_SAMPLER={sampler:?} is not a sampler this SDK implements (always_on, always_off, \
+             traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio); \
+             parentbased_always_on applies"
+        ));
     }
 }
 
@@ -607,6 +639,30 @@ mod tests {
     fn logged_endpoints_show_no_credentials() {
         let url = Url::parse("https://user:token@collector.example/v1/traces?api_key=k").unwrap();
         assert_eq!(loggable(&url), "https://collector.example/v1/traces");
+    }
+
+    #[test]
+    fn a_sampler_the_sdk_cannot_use_is_said_once() {
+        let notes = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")];
+            all.extend_from_slice(pairs);
+            config(&all).unwrap().notes.into_iter().filter(|n| n.contains("OTEL_TRACES_SAMPLER")).collect::<Vec<_>>()
+        };
+        for fine in [
+            vec![],
+            vec![("OTEL_TRACES_SAMPLER", "always_off")],
+            vec![("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "0.1")],
+        ] {
+            assert_eq!(notes(&fine), Vec::<String>::new(), "{fine:?}");
+        }
+        let bogus = notes(&[("OTEL_TRACES_SAMPLER", "alwayson")]);
+        assert!(bogus.len() == 1 && bogus[0].contains("\"alwayson\" is not a sampler"), "{bogus:?}");
+        let missing = notes(&[("OTEL_TRACES_SAMPLER", "traceidratio")]);
+        assert!(missing.len() == 1 && missing[0].contains("every trace is sampled"), "{missing:?}");
+        let wrong = notes(&[("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "ten")]);
+        assert!(wrong.len() == 1 && wrong[0].contains("Some(\"ten\")"), "{wrong:?}");
+        let over = notes(&[("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "2")]);
+        assert!(over.len() == 1 && over[0].contains("as if it were 1"), "{over:?}");
     }
 
     #[test]
