@@ -172,12 +172,16 @@ impl RunScript {
         }
     }
 
-    /// Ctrl-C, as a terminal sends it: to the script's whole process group;
-    /// waits for the script to end.
-    async fn interrupt(&mut self) -> std::process::ExitStatus {
+    /// Ctrl-C, as a terminal sends it: to the script's whole process group.
+    fn send_ctrl_c(&self) {
         let group = format!("-{}", self.child.id());
         let status = Command::new("kill").args(["-INT", "--", &group]).status().unwrap();
         assert!(status.success());
+    }
+
+    /// Ctrl-C; waits for the script to end.
+    async fn interrupt(&mut self) -> std::process::ExitStatus {
+        self.send_ctrl_c();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -255,6 +259,26 @@ async fn run_finishes_a_request_in_flight_across_services_on_ctrl_c() {
     assert_eq!(response.status(), 200, "{:?}", response.text().await);
     for port in [4567, 4568, 4569] {
         assert!(!listening(port), "port {port} still answers after Ctrl-C");
+    }
+}
+
+/// A second Ctrl-C while the services stop kills them all at once.
+#[tokio::test]
+async fn run_stops_everything_at_once_on_a_second_ctrl_c() {
+    let _turn = FIXED_PORTS.lock().await;
+    let mut run = RunScript::start(&[("FAULT_ACTIVITIES_HOME_LATENCY_MS", "20000")]);
+    run.wait_for("start", |_, err| err.contains("Cruddur is up")).await;
+    let request = tokio::spawn(reqwest::get("http://127.0.0.1:4567/api/activities/home"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    run.send_ctrl_c();
+    // The edge is now waiting for its request: stopping would take ~10 s.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    assert_eq!(run.interrupt().await.code(), Some(130));
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(request.await.unwrap().is_err(), "the request in flight was cut off");
+    for port in [4567, 4568, 4569, 4318, 16686] {
+        assert!(!listening(port), "port {port} still answers after a second Ctrl-C");
     }
 }
 
