@@ -57,10 +57,13 @@ macro_rules! insert {
     };
 }
 
-/// What search compares: text lowercased by Unicode's rules, in Rust, so
-/// both databases match alike (migration 0003 says why).
+/// What search compares: text case-folded by Unicode's full rules ("Straße"
+/// and "STRASSE" alike, every form of sigma alike), in Rust, so both
+/// databases match alike (migration 0003 says why). A change to this rule
+/// needs a migration that empties `message_folded`, so that older rows are
+/// folded again at start.
 fn folded(text: &str) -> String {
-    text.to_lowercase()
+    icu_casemap::CaseMapper::new().fold_string(text).into_owned()
 }
 
 /// The home feed: top-level activities that have not expired, newest first
@@ -110,9 +113,12 @@ pub async fn home(db: &Database, fault: &Fault, now: DateTime<Utc>) -> Result<Ho
 }
 
 /// Activities whose message contains `term` (case-insensitive), newest first.
+/// A row an older build wrote, not folded yet, is compared as SQL's `LOWER`
+/// folds it (until the next start folds it; during a rolling deploy, say).
 pub async fn search(db: &Database, term: &str, now: DateTime<Utc>) -> Result<Vec<ActivityRow>, sqlx::Error> {
     const SQL: &str = select!(
-        "WHERE message_folded LIKE $1 ESCAPE '\\' AND (expires_at IS NULL OR expires_at > $2) \
+        "WHERE COALESCE(message_folded, LOWER(message)) LIKE $1 ESCAPE '\\' \
+         AND (expires_at IS NULL OR expires_at > $2) \
          ORDER BY created_at DESC LIMIT ",
         page!()
     );
@@ -235,20 +241,37 @@ where
         .bind(folded(&row.message))
 }
 
-/// Fills `message_folded` for the activities stored before it existed, in
-/// one transaction; returns how many. Idempotent: a second instance doing
-/// the same writes the same values.
+/// Fills `message_folded` for the activities stored before it existed;
+/// returns how many. A batch at a time in uuid order, each row written on
+/// its own and only while still unfolded: no long transaction holds locks a
+/// running instance needs, instances starting together cannot deadlock, and
+/// rows an older build adds meanwhile cannot keep the loop going.
 pub async fn fold_unfolded(db: &Database) -> Result<u64, sqlx::Error> {
-    const SELECT: &str = "SELECT uuid, message FROM activities WHERE message_folded IS NULL";
-    const UPDATE: &str = "UPDATE activities SET message_folded = $1 WHERE uuid = $2";
-    db_query!(db, "UPDATE", "activities", UPDATE, |pool| {
-        let mut tx = pool.begin().await?;
-        let rows: Vec<(Uuid, String)> = sqlx::query_as(SELECT).fetch_all(&mut *tx).await?;
+    const BATCH: i64 = 500;
+    const SELECT: &str =
+        "SELECT uuid, message FROM activities WHERE message_folded IS NULL AND uuid > $1 ORDER BY uuid LIMIT $2";
+    const UPDATE: &str = "UPDATE activities SET message_folded = $1 WHERE uuid = $2 AND message_folded IS NULL";
+    let mut after = Uuid::nil();
+    let mut folded_rows = 0;
+    loop {
+        let rows: Vec<(Uuid, String)> = db_query!(db, "SELECT", "activities", SELECT, |pool| {
+            sqlx::query_as(SELECT).bind(after).bind(BATCH).fetch_all(pool).await
+        })?;
         for (uuid, message) in &rows {
-            sqlx::query(UPDATE).bind(folded(message)).bind(uuid).execute(&mut *tx).await?;
+            folded_rows += db_query!(db, "UPDATE", "activities", UPDATE, |pool| {
+                sqlx::query(UPDATE)
+                    .bind(folded(message))
+                    .bind(uuid)
+                    .execute(pool)
+                    .await
+                    .map(|done| done.rows_affected())
+            })?;
         }
-        tx.commit().await.map(|()| rows.len() as u64)
-    })
+        match rows.last() {
+            Some((last, _)) if rows.len() as i64 == BATCH => after = *last,
+            _ => return Ok(folded_rows),
+        }
+    }
 }
 
 /// The seed activities (API.md), relative to now; idempotent.

@@ -1,4 +1,4 @@
--- Search compares this column: the message lowercased by the service, by
+-- Search compares this column: the message case-folded by the service, by
 -- Unicode's rules, so both databases find the same activities (SQLite's
 -- LOWER folds ASCII letters alone, PostgreSQL's follows the database's
 -- locale). NULL until written: the service fills it for older rows at start.

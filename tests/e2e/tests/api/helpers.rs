@@ -156,7 +156,11 @@ pub async fn read(response: reqwest::Response) -> (u16, serde_json::Value) {
     (status, serde_json::from_str(&body).unwrap_or_else(|err| panic!("{err}: {body:?}")))
 }
 
-async fn spawn_service<S: Service>(database_url: &str, mut env: Vec<(&str, String)>, overrides: &Overrides) -> TestApp {
+pub async fn spawn_service<S: Service>(
+    database_url: &str,
+    mut env: Vec<(&str, String)>,
+    overrides: &Overrides,
+) -> TestApp {
     env.extend([
         ("PORT", "0".to_owned()),
         ("BIND_ADDRESS", "127.0.0.1".to_owned()),
