@@ -53,6 +53,12 @@ impl Env {
         (self.lookup)(name).map(|value| value.trim().to_owned()).filter(|value| !value.is_empty())
     }
 
+    /// The value exactly as set, blank included: for a variable another
+    /// reader (the OpenTelemetry SDK) takes as it is.
+    pub fn get_untrimmed(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+    }
+
     pub fn parse_or<T>(&self, variable: &'static str, default: T) -> Result<T, InvalidVariable>
     where
         T: FromStr,
@@ -84,14 +90,18 @@ impl Env {
 
 /// A URL as an error may show it, parsed or not: without what can hold a
 /// secret, the user info (all before the last `@`, so a password with `@`
-/// or `/` in it goes too) and the query and fragment (where keys hide).
+/// or `/` in it goes too) and the query and fragment (where keys hide). A
+/// value with no `scheme://` at all is not shown: it may be another
+/// variable's value put here by mistake (`x-honeycomb-team=KEY`).
 /// Written by hand because the value is shown when it does not parse.
 pub fn redacted_url(value: &str) -> String {
-    let scheme_end = value
+    let Some(scheme_end) = value
         .find("://")
-        .filter(|&end| value[..end].chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
-        .map_or(0, |end| end + 3);
-    let (scheme, rest) = value.split_at(scheme_end);
+        .filter(|&end| end > 0 && value[..end].chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
+    else {
+        return "(not shown: not a URL, and it may hold a key)".to_owned();
+    };
+    let (scheme, rest) = value.split_at(scheme_end + 3);
     let rest = match rest.rsplit_once('@') {
         Some((_, host_and_path)) => format!("***@{host_and_path}"),
         None => rest.to_owned(),
@@ -111,10 +121,12 @@ mod tests {
             ("https://user:p@ss@collector:99999/", "https://***@collector:99999/"),
             ("https://user:pa/ss@collector/", "https://***@collector/"),
             ("https://user:pa?ss@collector/", "https://***@collector/"),
-            ("user:COLONSECRET@collector", "***@collector"),
             ("ftp://collector:4318/?api_key=QUERYSECRET", "ftp://collector:4318/"),
             ("http://h/#key=SECRET", "http://h/"),
-            ("x:y@h://z", "***@h://z"),
+            ("user:COLONSECRET@collector", "(not shown: not a URL, and it may hold a key)"),
+            ("x-honeycomb-team=SECRET", "(not shown: not a URL, and it may hold a key)"),
+            ("x:y@h://z", "(not shown: not a URL, and it may hold a key)"),
+            ("://SECRET", "(not shown: not a URL, and it may hold a key)"),
         ] {
             assert_eq!(redacted_url(value), shown, "{value}");
         }

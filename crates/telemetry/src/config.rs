@@ -109,7 +109,7 @@ impl TelemetryConfig {
     pub fn from_env(default_service: &str, env: &Env) -> Result<Self, TelemetryError> {
         let get = |name: &str| env.get(name);
         let mut notes = Vec::new();
-        sampler_notes(&get, &mut notes);
+        sampler_notes(env, &mut notes);
         let shutdown_budget = match get("TELEMETRY_SHUTDOWN_TIMEOUT_MS") {
             None => std::time::Duration::from_millis(3000),
             Some(value) => value.parse().map(std::time::Duration::from_millis).map_err(|_| {
@@ -249,22 +249,26 @@ impl TelemetryConfig {
 }
 
 /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` are read by the SDK's
-/// default config, which warns of a value it cannot use before logging is
-/// up: the warning was lost, and a typo sampled every trace without a word.
-/// Said here, once; the SDK's fallback stands, as the specification asks
-/// (warn, use the default).
-fn sampler_notes(get: &impl Fn(&str) -> Option<String>, notes: &mut Vec<String>) {
+/// default config, untrimmed, which warns of a value it cannot use before
+/// logging is up: the warning was lost, and a typo sampled every trace
+/// without a word. Said here, once; the SDK's fallback stands, as the
+/// specification asks (warn, use the default). The SDK has no way to ask
+/// whether it took a value, so its accepted names are repeated here.
+fn sampler_notes(env: &Env, notes: &mut Vec<String>) {
     const NO_ARGUMENT: [&str; 4] = ["always_on", "always_off", "parentbased_always_on", "parentbased_always_off"];
     const RATIO: [&str; 2] = ["traceidratio", "parentbased_traceidratio"];
-    let Some(sampler) = get("OTEL_TRACES_SAMPLER") else { return };
+    let Some(sampler) = env.get_untrimmed("OTEL_TRACES_SAMPLER") else { return };
     if RATIO.contains(&sampler.as_str()) {
-        let argument = get("OTEL_TRACES_SAMPLER_ARG");
+        let argument = env.get_untrimmed("OTEL_TRACES_SAMPLER_ARG");
         match argument.as_deref().map(str::parse::<f64>) {
             Some(Ok(ratio)) if (0.0..=1.0).contains(&ratio) => {}
-            Some(Ok(ratio)) => notes.push(format!(
+            Some(Ok(ratio)) if !ratio.is_nan() => notes.push(format!(
                 "OTEL_TRACES_SAMPLER_ARG={ratio} is outside 0 to 1; {sampler} samples as if it were {}",
                 ratio.clamp(0.0, 1.0)
             )),
+            Some(Ok(_)) => {
+                notes.push(format!("OTEL_TRACES_SAMPLER_ARG is not a number; {sampler} samples no trace at all"))
+            }
             _ => notes.push(format!(
                 "OTEL_TRACES_SAMPLER={sampler} needs OTEL_TRACES_SAMPLER_ARG, a ratio from 0 to 1 (got {argument:?}); \
                  every trace is sampled (ratio 1)"
@@ -273,8 +277,8 @@ fn sampler_notes(get: &impl Fn(&str) -> Option<String>, notes: &mut Vec<String>)
     } else if !NO_ARGUMENT.contains(&sampler.as_str()) {
         notes.push(format!(
             "OTEL_TRACES_SAMPLER={sampler:?} is not a sampler this SDK implements (always_on, always_off, \
-             traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio); \
-             parentbased_always_on applies"
+             traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio; \
+             exactly, no spaces); parentbased_always_on applies"
         ));
     }
 }
@@ -406,13 +410,9 @@ fn checked_url(variable: &'static str, value: &str) -> Result<Url, TelemetryErro
     Ok(url)
 }
 
-/// An endpoint as it may be logged: no credentials, no query (keys hide there too).
+/// An endpoint as it may be logged: the one rule errors use too.
 pub(crate) fn loggable(url: &Url) -> String {
-    let mut shown = url.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    shown.set_query(None);
-    shown.to_string()
+    redacted_url(url.as_str())
 }
 
 /// The signal path of the spec: the base endpoint plus `v1/traces`, keeping
@@ -637,8 +637,10 @@ mod tests {
 
     #[test]
     fn logged_endpoints_show_no_credentials() {
-        let url = Url::parse("https://user:token@collector.example/v1/traces?api_key=k").unwrap();
-        assert_eq!(loggable(&url), "https://collector.example/v1/traces");
+        let url = Url::parse("https://user:token@collector.example/v1/traces?api_key=k#key=k").unwrap();
+        assert_eq!(loggable(&url), "https://***@collector.example/v1/traces");
+        let url = Url::parse("https://api.honeycomb.io/v1/traces").unwrap();
+        assert_eq!(loggable(&url), "https://api.honeycomb.io/v1/traces");
     }
 
     #[test]
@@ -663,6 +665,13 @@ mod tests {
         assert!(wrong.len() == 1 && wrong[0].contains("Some(\"ten\")"), "{wrong:?}");
         let over = notes(&[("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "2")]);
         assert!(over.len() == 1 && over[0].contains("as if it were 1"), "{over:?}");
+        // The SDK reads both untrimmed: " 0.1" does not parse there, "always_off " is unknown.
+        let spaced = notes(&[("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", " 0.1")]);
+        assert!(spaced.len() == 1 && spaced[0].contains("every trace is sampled"), "{spaced:?}");
+        let spaced = notes(&[("OTEL_TRACES_SAMPLER", "always_off ")]);
+        assert!(spaced.len() == 1 && spaced[0].contains("\"always_off \" is not a sampler"), "{spaced:?}");
+        let nan = notes(&[("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "NaN")]);
+        assert!(nan.len() == 1 && nan[0].contains("samples no trace"), "{nan:?}");
     }
 
     #[test]
