@@ -27,8 +27,11 @@ pub fn storable(text: &str) -> bool {
     !text.contains('\0')
 }
 
-/// The longest handle a user can have, in characters: the length of a
-/// Cognito user name, where the course's later weeks take users from.
+/// The longest handle a user can have, in characters. This project's bound,
+/// not Cognito's (the course's later weeks take the handle from the sign-up
+/// form into `preferred_username`, an attribute of up to 2,048): as long as
+/// a Cognito user name may be, far past any handle a person types, and well
+/// inside what the URL of a call to users can carry.
 pub const MAX_HANDLE_CHARS: usize = 128;
 
 /// Whether some user could have `handle`. Any other is not found, without

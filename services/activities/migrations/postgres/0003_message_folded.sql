@@ -3,3 +3,5 @@
 -- LOWER folds ASCII letters alone, PostgreSQL's follows the database's
 -- locale). NULL until written: the service fills it for older rows at start.
 ALTER TABLE activities ADD COLUMN message_folded TEXT;
+-- The rows still to fold, for that start-up check: empty once they are.
+CREATE INDEX activities_unfolded ON activities (uuid) WHERE message_folded IS NULL;

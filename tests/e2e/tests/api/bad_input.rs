@@ -222,6 +222,48 @@ async fn overlong_handles_and_search_terms_are_the_clients_mistake(backend: Back
     assert_eq!(stack.get_json(&long).await, (422, json!(["search_term_exceed_max_chars"])));
 }
 
+/// The bound itself: a stored user with a handle of the longest length is
+/// found at the edge; one a character longer is not looked up at all.
+#[tokio::test]
+async fn a_handle_of_the_longest_length_is_looked_up_and_one_longer_is_not() {
+    let data = tempfile::tempdir().unwrap();
+    let shared = format!("sqlite://{}/shared.db", data.path().display());
+    let overrides = crate::helpers::Overrides { database_url: Some(shared.clone()), ..Default::default() };
+    let stack = Stack::spawn_with(Backend::Sqlite, overrides).await;
+    let users = service_kit::Database::open(
+        Some(&shared),
+        "users",
+        "",
+        std::time::Duration::from_secs(5),
+        <users::Users as service_kit::Service>::migrations(),
+    )
+    .await
+    .unwrap()
+    .db;
+    let longest = "é".repeat(service_kit::MAX_HANDLE_CHARS);
+    let longer = "é".repeat(service_kit::MAX_HANDLE_CHARS + 1);
+    const SQL: &str = "INSERT INTO users (uuid, display_name, handle, email, created_at) VALUES ($1, $2, $3, $4, $5)";
+    for handle in [&longest, &longer] {
+        service_kit::db_query!(&users, "INSERT", "users", SQL, |pool| {
+            sqlx::query(SQL)
+                .bind(uuid::Uuid::new_v4())
+                .bind("Long")
+                .bind(handle)
+                .bind("long@example.com")
+                .bind(chrono::Utc::now())
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .unwrap();
+    }
+    assert_eq!(stack.get_json(&format!("/api/activities/@{longest}")).await, (200, json!([])));
+    let (_, short) = stack.get_json(&format!("/api/users/@{longest}/short")).await;
+    assert_eq!(short["handle"], json!(longest));
+    let (status, body) = stack.get_json(&format!("/api/activities/@{longer}")).await;
+    assert_eq!((status, &body["error"]), (404, &json!("not_found")));
+}
+
 /// Headers, then a body that never finishes: 408 and a closed connection once
 /// `REQUEST_BODY_TIMEOUT_MS` has passed, while other clients are served.
 async fn a_body_that_trickles_in_is_cut_off_and_others_are_served_meanwhile(backend: Backend) {
