@@ -159,6 +159,18 @@ impl RunScript {
         Self { child, stdout, stderr, _data: data }
     }
 
+    /// Started with home held `latency_ms` at its database query, and a home
+    /// request 0.5 s into it.
+    async fn start_with_home_in_flight(
+        latency_ms: &str,
+    ) -> (Self, tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>) {
+        let run = Self::start(&[("FAULT_ACTIVITIES_HOME_LATENCY_MS", latency_ms)]);
+        run.wait_for("start", |_, err| err.contains("Cruddur is up")).await;
+        let request = tokio::spawn(reqwest::get("http://127.0.0.1:4567/api/activities/home"));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        (run, request)
+    }
+
     async fn wait_for(&self, what: &str, holds: impl Fn(&str, &str) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(90);
         while !holds(&self.stdout.lock().unwrap(), &self.stderr.lock().unwrap()) {
@@ -250,10 +262,7 @@ async fn run_starts_the_trace_view_first_and_the_services_export_to_it() {
 async fn run_finishes_a_request_in_flight_across_services_on_ctrl_c() {
     let _turn = FIXED_PORTS.lock().await;
     // Home waits 2 s at its database query, before it calls users.
-    let mut run = RunScript::start(&[("FAULT_ACTIVITIES_HOME_LATENCY_MS", "2000")]);
-    run.wait_for("start", |_, err| err.contains("Cruddur is up")).await;
-    let request = tokio::spawn(reqwest::get("http://127.0.0.1:4567/api/activities/home"));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut run, request) = RunScript::start_with_home_in_flight("2000").await;
     assert_eq!(run.interrupt().await.code(), Some(130));
     let response = request.await.unwrap().unwrap();
     assert_eq!(response.status(), 200, "{:?}", response.text().await);
@@ -266,10 +275,7 @@ async fn run_finishes_a_request_in_flight_across_services_on_ctrl_c() {
 #[tokio::test]
 async fn run_stops_everything_at_once_on_a_second_ctrl_c() {
     let _turn = FIXED_PORTS.lock().await;
-    let mut run = RunScript::start(&[("FAULT_ACTIVITIES_HOME_LATENCY_MS", "20000")]);
-    run.wait_for("start", |_, err| err.contains("Cruddur is up")).await;
-    let request = tokio::spawn(reqwest::get("http://127.0.0.1:4567/api/activities/home"));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut run, request) = RunScript::start_with_home_in_flight("20000").await;
     run.send_ctrl_c();
     // The edge is now waiting for its request: stopping would take ~10 s.
     tokio::time::sleep(Duration::from_millis(500)).await;
