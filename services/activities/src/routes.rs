@@ -117,8 +117,11 @@ async fn notifications(state: web::Data<State>, root: RootSpan) -> Result<HttpRe
     let user = acting_user(&state, &root).await?;
     let notifications = state.notifications.for_recipient(user.uuid).await?;
     let activity_ids: Vec<Uuid> = notifications.iter().map(|n| n.activity_uuid).collect();
-    let activities: HashMap<Uuid, ActivityRow> =
-        store::find_many(&state.db, &activity_ids).await?.into_iter().map(|row| (row.uuid, row)).collect();
+    let activities: HashMap<Uuid, ActivityRow> = store::find_many(&state.db, &activity_ids, service_kit::now())
+        .await?
+        .into_iter()
+        .map(|row| (row.uuid, row))
+        .collect();
     // Activity-shaped, as the original's mock was: the actor's name on the
     // activity that caused the notification.
     let answer: Vec<_> = notifications
@@ -203,15 +206,11 @@ async fn reply(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let parent = store::find(&state.db, *parent).await?.ok_or(ApiError::NotFound("activity"))?;
+    let now = service_kit::now();
+    // An expired activity takes no replies: it is gone.
+    let parent = store::find(&state.db, *parent, now).await?.ok_or(ApiError::NotFound("activity"))?;
     let user = acting_user(&state, &root).await?;
-    let row = new_row(
-        &user,
-        body.message.as_deref().unwrap_or_default(),
-        Some(parent.uuid),
-        parent.expires_at,
-        service_kit::now(),
-    );
+    let row = new_row(&user, body.message.as_deref().unwrap_or_default(), Some(parent.uuid), parent.expires_at, now);
     store::insert_reply(&state.db, &row).await?.ok_or(ApiError::NotFound("activity"))?;
 
     if parent.user_uuid != user.uuid {
@@ -252,7 +251,7 @@ fn new_row(
 /// bare array the week-2 user page maps over.
 async fn user_feed(state: web::Data<State>, handle: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let author = state.users.short(&handle).await?.ok_or(ApiError::NotFound("user"))?;
-    let rows = store::by_user(&state.db, author.uuid).await?;
+    let rows = store::by_user(&state.db, author.uuid, service_kit::now()).await?;
     let activities: Vec<Activity> = rows.into_iter().map(|row| Activity::new(row, &author)).collect();
     Ok(HttpResponse::Ok().json(activities))
 }
@@ -268,7 +267,7 @@ async fn show_by_handle(state: web::Data<State>, path: web::Path<(String, Uuid)>
 
 /// `{activity, replies}`; with a handle, the activity must be that user's.
 async fn show_activity(state: &State, uuid: Uuid, handle: Option<&str>) -> Result<HttpResponse, ApiError> {
-    let row = store::find(&state.db, uuid).await?.ok_or(ApiError::NotFound("activity"))?;
+    let row = store::find(&state.db, uuid, service_kit::now()).await?.ok_or(ApiError::NotFound("activity"))?;
     let replies = store::replies_to(&state.db, &[uuid]).await?;
     let authors = state.users.shorts(std::iter::once(row.user_uuid).chain(replies.iter().map(|r| r.user_uuid))).await?;
     let author = authors.get(&row.user_uuid).ok_or(ApiError::NotFound("activity"))?;

@@ -140,26 +140,35 @@ fn escape_like(term: &str) -> String {
     escaped
 }
 
-/// A user's latest activities (profile page), newest first.
-pub async fn by_user(db: &Database, user: Uuid) -> Result<Vec<ActivityRow>, sqlx::Error> {
-    const SQL: &str =
-        select!("WHERE user_uuid = $1 AND reply_to_activity_uuid IS NULL ORDER BY created_at DESC LIMIT ", page!());
+/// A user's latest activities (profile page), newest first; expired ones
+/// left out, as everywhere.
+pub async fn by_user(db: &Database, user: Uuid, now: DateTime<Utc>) -> Result<Vec<ActivityRow>, sqlx::Error> {
+    const SQL: &str = select!(
+        "WHERE user_uuid = $1 AND reply_to_activity_uuid IS NULL AND (expires_at IS NULL OR expires_at > $2) \
+         ORDER BY created_at DESC LIMIT ",
+        page!()
+    );
     db_query!(db, "SELECT", "activities", SQL, |pool| {
-        sqlx::query_as::<_, ActivityRow>(SQL).bind(user).fetch_all(pool).await
+        sqlx::query_as::<_, ActivityRow>(SQL).bind(user).bind(now).fetch_all(pool).await
     })
 }
 
-pub async fn find(db: &Database, uuid: Uuid) -> Result<Option<ActivityRow>, sqlx::Error> {
-    const SQL: &str = select!("WHERE uuid = $1");
+/// The activity, unless it has expired: an expired one is gone for every
+/// route, as for the feeds (a reply shares its parent's expiry).
+pub async fn find(db: &Database, uuid: Uuid, now: DateTime<Utc>) -> Result<Option<ActivityRow>, sqlx::Error> {
+    const SQL: &str = select!("WHERE uuid = $1 AND (expires_at IS NULL OR expires_at > $2)");
     db_query!(db, "SELECT", "activities", SQL, |pool| {
-        sqlx::query_as::<_, ActivityRow>(SQL).bind(uuid).fetch_optional(pool).await
+        sqlx::query_as::<_, ActivityRow>(SQL).bind(uuid).bind(now).fetch_optional(pool).await
     })
 }
 
-/// The given activities in one query, in no particular order.
-pub async fn find_many(db: &Database, uuids: &[Uuid]) -> Result<Vec<ActivityRow>, sqlx::Error> {
+/// The given activities that have not expired, in one query, in no
+/// particular order.
+pub async fn find_many(db: &Database, uuids: &[Uuid], now: DateTime<Utc>) -> Result<Vec<ActivityRow>, sqlx::Error> {
     const SQL: &str = select!("WHERE uuid IN ($1, …)");
-    in_list(db, SQL, "WHERE uuid IN (", uuids, ")").await
+    let mut rows = in_list(db, SQL, "WHERE uuid IN (", uuids, ")").await?;
+    rows.retain(|row| row.expires_at.is_none_or(|expires_at| expires_at > now));
+    Ok(rows)
 }
 
 /// The replies to the given activities, oldest first.

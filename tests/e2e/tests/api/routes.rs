@@ -9,6 +9,7 @@ on_both_databases!(
     health_check_on_every_service,
     home_feed_is_newest_first_with_replies_and_without_expired,
     home_feed_is_one_page_with_its_replies_oldest_first,
+    an_expired_activity_is_gone_from_every_route,
     notifications_are_activity_shaped,
     search_matches_case_insensitively_and_literally,
     search_folds_case_beyond_ascii_alike_on_both_databases,
@@ -108,6 +109,39 @@ async fn home_feed_is_one_page_with_its_replies_oldest_first(backend: Backend) {
     assert_eq!(replies, ["first reply", "second reply"]);
     assert!(feed.iter().all(|a| a["reply_to_activity_uuid"].is_null()), "replies are never top-level");
     assert!(feed[1..].iter().all(|a| a["replies"] == json!([])));
+}
+
+/// Home and search leave expired activities out; the user page, the
+/// activity's own page, replies and notifications did not (a reply could
+/// be stored already expired).
+async fn an_expired_activity_is_gone_from_every_route(backend: Backend) {
+    let stack = Stack::spawn(backend).await;
+    let (status, created) =
+        stack.post_json("/api/activities", json!({"message": "short-lived", "ttl": "1-hour"})).await;
+    assert_eq!(status, 200);
+    let uuid = created["uuid"].as_str().unwrap().to_owned();
+    let pages = [format!("/api/activities/{uuid}"), format!("/api/activities/@andrewbrown/status/{uuid}")];
+    for page in &pages {
+        assert_eq!(stack.get_json(page).await.0, 200, "{page}");
+    }
+    let (_, feed) = stack.get_json("/api/activities/@andrewbrown").await;
+    assert!(messages(&feed).contains(&"short-lived"));
+
+    expire(&stack, "short-lived").await;
+    let (_, feed) = stack.get_json("/api/activities/@andrewbrown").await;
+    assert_eq!(messages(&feed), ["Cloud is very fun!"]);
+    for page in &pages {
+        let (status, body) = stack.get_json(page).await;
+        assert_eq!((status, &body["error"]), (404, &json!("not_found")), "{page}");
+    }
+    let (status, body) =
+        stack.post_json(&format!("/api/activities/{uuid}/reply"), json!({"message": "too late"})).await;
+    assert_eq!((status, &body["error"]), (404, &json!("not_found")));
+
+    // The seed's one notification is about this activity.
+    expire(&stack, "I am white unicorn").await;
+    let (status, notifications) = stack.get_json("/api/activities/notifications").await;
+    assert_eq!((status, notifications), (200, json!([])));
 }
 
 /// Moves an activity's expiry into the past, straight in the activities database.
