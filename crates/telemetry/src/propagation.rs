@@ -39,7 +39,8 @@ pub fn composite(kinds: &[PropagatorKind]) -> TextMapCompositePropagator {
 /// W3C Trace Context: the SDK's propagator, except that `traceparent` is
 /// written from a stack buffer ([`traceparent`]); the SDK's `format!` of
 /// the ids cost ~2 k instructions of every service-to-service call. What it
-/// extracts, and which fields it names, are the SDK's.
+/// extracts is the SDK's, from a `traceparent` of the specification's exact
+/// form only ([`well_formed_traceparent`]); the fields it names are the SDK's.
 #[derive(Debug, Default)]
 pub struct W3cTraceContext(TraceContextPropagator);
 
@@ -55,12 +56,38 @@ impl TextMapPropagator for W3cTraceContext {
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
-        self.0.extract_with_context(cx, extractor)
+        match extractor.get("traceparent") {
+            // Ignored, and its tracestate with it, as the specification says.
+            Some(value) if !well_formed_traceparent(value) => cx.clone(),
+            _ => self.0.extract_with_context(cx, extractor),
+        }
     }
 
     fn fields(&self) -> FieldIter<'_> {
         self.0.fields()
     }
+}
+
+/// Whether `value` has the form W3C Trace Context gives `traceparent`:
+/// `version-trace_id-parent_id-flags` in lowercase hex of 2, 32, 16 and 2
+/// digits; version `ff` is invalid; version `00` ends there, a later version
+/// may go on after a `-`. The SDK's parser (0.33) splits on `-` and reads
+/// each part as a number, so it took `00-1-2-01` (short ids), a leading `+`,
+/// a trailing `-`, and a one-digit version. (All-zero ids it refuses itself.)
+pub(crate) fn well_formed_traceparent(value: &str) -> bool {
+    let value = value.trim().as_bytes();
+    let hex = |from: usize, to: usize| value[from..to].iter().all(|&c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+    let dash = |at: usize| value[at] == b'-';
+    value.len() >= 55
+        && hex(0, 2)
+        && &value[..2] != b"ff"
+        && dash(2)
+        && hex(3, 35)
+        && dash(35)
+        && hex(36, 52)
+        && dash(52)
+        && hex(53, 55)
+        && if &value[..2] == b"00" { value.len() == 55 } else { value.len() == 55 || dash(55) }
 }
 
 /// `00-<trace id>-<span id>-<flags>`: the W3C `traceparent` (and
@@ -174,6 +201,49 @@ mod tests {
             ),
             "00-00000000000000000000000000000001-0000000000000002-01"
         );
+    }
+
+    #[test]
+    fn only_a_traceparent_of_the_exact_form_is_continued() {
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let span = "00f067aa0ba902b7";
+        let extract = |value: &str| {
+            let headers = HashMap::from([
+                ("traceparent".to_owned(), value.to_owned()),
+                ("tracestate".to_owned(), "a=1".to_owned()),
+            ]);
+            let context = W3cTraceContext::default().extract(&headers);
+            let span = context.span();
+            let continued = span.span_context().is_valid();
+            // A traceparent that is ignored takes its tracestate with it.
+            assert_eq!(span.span_context().trace_state().get("a").is_some(), continued, "{value}");
+            continued
+        };
+        for good in [
+            format!("00-{trace}-{span}-01"),
+            format!("00-{trace}-{span}-00"),
+            format!("cc-{trace}-{span}-01"),
+            format!("cc-{trace}-{span}-01-what-the-future-holds"),
+        ] {
+            assert!(well_formed_traceparent(&good) && extract(&good), "{good}");
+        }
+        for bad in [
+            "00-1-2-01".to_owned(),
+            format!("0-{trace}-{span}-1"),
+            format!("00-{trace}-{span}-01-"),
+            format!("00-{trace}-{span}-01-extra"),
+            format!("00-+{}-{span}-01", &trace[1..]),
+            format!("00-{trace}-+{}-01", &span[1..]),
+            format!("00-{}-{span}-01", trace.to_uppercase()),
+            format!("ff-{trace}-{span}-01"),
+            format!("cc-{trace}-{span}-01.what"),
+            format!("00_{trace}-{span}-01"),
+            format!("00-{trace}-{span}-0x"),
+            format!("00-00000000000000000000000000000000-{span}-01"),
+            format!("00-{trace}-0000000000000000-01"),
+        ] {
+            assert!(!extract(&bad), "{bad}");
+        }
     }
 
     #[test]
