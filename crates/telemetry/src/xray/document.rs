@@ -14,9 +14,11 @@ use serde_json::value::RawValue;
 /// Every datagram starts with the daemon protocol's header line.
 const HEADER: &[u8] = b"{\"format\": \"json\", \"version\": 1}\n";
 
-/// The daemon reads datagrams of up to 64 KiB; a document that would not fit
-/// is sent as several (its subsegment trees on their own).
-pub const MAX_DATAGRAM: usize = 64 * 1024;
+/// The largest datagram, header line included: the most a UDP datagram over
+/// IPv4 can carry (65,535 less the IP and UDP headers). A larger one is
+/// refused by the socket (EMSGSIZE), so a document that would not fit is
+/// sent as several (its subsegment trees on their own).
+pub const MAX_DATAGRAM: usize = 65_507;
 
 /// What a batch became, gathered (the exporter sends each datagram as it is
 /// made): datagrams to send, and documents too large to send at all.

@@ -301,8 +301,9 @@ fn sanitized_name(name: &str) -> String {
     if name.is_empty() { "unknown".to_owned() } else { name }
 }
 
+/// The tests' spans are also the daemon exporter's tests'.
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::time::Duration;
 
     use opentelemetry::{
@@ -318,7 +319,14 @@ mod tests {
 
     const TRACE: &str = "5759e988bd862e3fe1be46a994272793";
 
-    fn span(id: u64, parent: u64, remote: bool, kind: SpanKind, name: &str, attributes: Vec<KeyValue>) -> SpanData {
+    pub(in crate::xray) fn span(
+        id: u64,
+        parent: u64,
+        remote: bool,
+        kind: SpanKind,
+        name: &str,
+        attributes: Vec<KeyValue>,
+    ) -> SpanData {
         let start = UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456);
         SpanData {
             span_context: SpanContext::new(
@@ -343,7 +351,7 @@ mod tests {
         }
     }
 
-    fn server(id: u64, parent: u64, status: i64) -> SpanData {
+    pub(in crate::xray) fn server(id: u64, parent: u64, status: i64) -> SpanData {
         span(
             id,
             parent,
