@@ -94,6 +94,8 @@ pub enum RulesError {
     Priority(u32),
     #[error("version {0} is not 1 or 2")]
     FileVersion(u32),
+    #[error("rules[{0}] has both service_name and host; in version 1 service_name is the host")]
+    HostTwice(usize),
     #[error("{field} {rate} is not within 0..=1")]
     Rate { field: String, rate: f64 },
 }
@@ -178,8 +180,9 @@ impl CliRule {
     }
 }
 
-/// The X-Ray SDKs' local sampling rules file (version 1 names the service,
-/// version 2 the host).
+/// The X-Ray SDKs' local sampling rules file. Its rules match the request's
+/// host, a key version 1 named `service_name` and version 2 renamed `host`
+/// (the SDKs read version 1's `service_name` as the host pattern).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LocalFile {
@@ -223,8 +226,17 @@ impl LocalFile {
             check_rate(&format!("rules[{index}].rate"), local.rate)?;
             let name = local.description.unwrap_or_else(|| format!("rule {}", index + 1));
             let mut rule = Rule::matching_all(name, index as u32 + 1, local.fixed_target, local.rate);
-            rule.host = local.host.unwrap_or_else(|| "*".into());
-            rule.service_name = local.service_name.unwrap_or_else(|| "*".into());
+            let (host, service_name) = match self.version {
+                // Version 1's `service_name` is the host pattern; `host` is
+                // version 2's name for it, and both at once is ambiguous.
+                1 => match (local.service_name, local.host) {
+                    (Some(_), Some(_)) => return Err(RulesError::HostTwice(index)),
+                    (host, None) | (None, host) => (host, None),
+                },
+                _ => (local.host, local.service_name),
+            };
+            rule.host = host.unwrap_or_else(|| "*".into());
+            rule.service_name = service_name.unwrap_or_else(|| "*".into());
             rule.http_method = local.http_method;
             rule.url_path = local.url_path;
             rules.push(rule);
@@ -264,5 +276,33 @@ mod tests {
         }
         let typo = include_str!("../../../../xray.json").replace("FixedRate", "FixRate");
         assert!(SamplingRules::parse(&typo).unwrap_err().to_string().contains("FixRate"));
+    }
+
+    fn local_rule(version: u32, keys: &str) -> Result<Rule, RulesError> {
+        let text = format!(
+            r#"{{"version": {version}, "default": {{"fixed_target": 1, "rate": 0.05}},
+                "rules": [{{{keys}, "http_method": "*", "url_path": "*", "fixed_target": 1, "rate": 1}}]}}"#
+        );
+        SamplingRules::parse(&text).map(|rules| rules.rules()[0].clone())
+    }
+
+    #[test]
+    fn version_1s_service_name_is_the_host() {
+        // As the X-Ray SDKs read version 1: its `service_name` is matched
+        // against the request's host (version 2 renamed the key `host`).
+        let rule = local_rule(1, r#""service_name": "*.example.com""#).unwrap();
+        assert_eq!((rule.host.as_str(), rule.service_name.as_str()), ("*.example.com", "*"));
+        let request = |host| Request { service: "activities", host, method: "GET", path: "/", attributes: &[] };
+        assert!(rule.matches(&request("api.example.com")));
+        assert!(!rule.matches(&request("localhost")), "the service's name is not what it matches");
+
+        // Version 1 with version 2's key reads the same; both at once is refused.
+        assert_eq!(local_rule(1, r#""host": "*.example.com""#).unwrap().host, "*.example.com");
+        let both = local_rule(1, r#""service_name": "a", "host": "b""#).unwrap_err();
+        assert!(matches!(both, RulesError::HostTwice(0)), "{both}");
+
+        // Version 2 as before: `host` the host, `service_name` the service.
+        let rule = local_rule(2, r#""host": "*.example.com", "service_name": "activities""#).unwrap();
+        assert_eq!((rule.host.as_str(), rule.service_name.as_str()), ("*.example.com", "activities"));
     }
 }
