@@ -68,6 +68,25 @@ mod properties {
         proptest::string::string_regex(&format!("[0-9a-f]{{{digits}}}")).unwrap()
     }
 
+    /// `digits` hex digits, or nearly: one of them a sign or a space, one
+    /// digit too few or too many.
+    fn nearly_hex(digits: usize) -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => hex(digits),
+            1 => (hex(digits), 0..digits, "[+ -]").prop_map(|(text, at, sign)| {
+                let mut text = text.into_bytes();
+                text[at] = sign.as_bytes()[0];
+                String::from_utf8(text).unwrap()
+            }),
+            1 => hex(digits - 1),
+            1 => hex(digits + 1),
+        ]
+    }
+
+    fn is_hex(text: &str, digits: usize) -> bool {
+        text.len() == digits && text.bytes().all(|byte| byte.is_ascii_hexdigit())
+    }
+
     /// Fragments of `X-Amzn-Trace-Id`, well-formed and not, to put together.
     fn xray_part() -> impl Strategy<Value = String> {
         prop_oneof![
@@ -153,6 +172,24 @@ mod properties {
                 let again = extract(&XrayPropagator, &inject(&XrayPropagator, &context));
                 prop_assert_eq!(essence(&again).0, context.trace_id(), "{}", header);
                 prop_assert_eq!(essence(&again).1, context.span_id(), "{}", header);
+            }
+        }
+
+        /// A header is continued exactly when its ids are hex digits of the
+        /// right lengths, and then as those digits say (a leading `+` was once
+        /// taken for a digit, `+759e988` read as `0759e988`).
+        #[test]
+        fn x_amzn_trace_id_continues_only_exact_hex_ids(epoch in nearly_hex(8), random in nearly_hex(24), parent in nearly_hex(16)) {
+            let header = format!("Root=1-{epoch}-{random};Parent={parent};Sampled=1");
+            let headers = HashMap::from([("x-amzn-trace-id".to_owned(), header.clone())]);
+            let context = extract(&XrayPropagator, &headers);
+            let zero = |text: &str| text.bytes().all(|byte| byte == b'0');
+            let exact = is_hex(&epoch, 8) && is_hex(&random, 24) && is_hex(&parent, 16)
+                && !(zero(&epoch) && zero(&random)) && !zero(&parent);
+            prop_assert_eq!(context.is_valid(), exact, "{}", header);
+            if exact {
+                prop_assert_eq!(context.trace_id().to_string(), format!("{epoch}{random}"));
+                prop_assert_eq!(context.span_id().to_string(), parent);
             }
         }
 

@@ -47,10 +47,7 @@ fn parse(value: &str) -> Option<Header> {
         match key.trim() {
             "Root" => trace_id = parse_root(value.trim()),
             "Parent" => {
-                parent = Some(value.trim())
-                    .filter(|value| value.len() == 16)
-                    .and_then(|value| SpanId::from_hex(value).ok())
-                    .filter(|&id| id != SpanId::INVALID)
+                parent = hex(value.trim(), 16).map(|id| SpanId::from(id as u64)).filter(|&id| id != SpanId::INVALID)
             }
             "Sampled" => {
                 sampled = match value.trim() {
@@ -69,11 +66,18 @@ fn parse(value: &str) -> Option<Header> {
 fn parse_root(root: &str) -> Option<TraceId> {
     let rest = root.strip_prefix("1-")?;
     let (epoch, random) = rest.split_once('-')?;
-    if epoch.len() != 8 || random.len() != 24 {
+    let id = TraceId::from((hex(epoch, 8)? << 96) | hex(random, 24)?);
+    (id != TraceId::INVALID).then_some(id)
+}
+
+/// Exactly `digits` hex digits as a number. The length and every digit are
+/// checked here: `from_str_radix` alone also takes a leading `+`, which
+/// made `+759e988` the epoch `0759e988`.
+fn hex(text: &str, digits: usize) -> Option<u128> {
+    if text.len() != digits || digits > 32 || !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
         return None;
     }
-    let id = TraceId::from_hex(&format!("{epoch}{random}")).ok()?;
-    (id != TraceId::INVALID).then_some(id)
+    u128::from_str_radix(text, 16).ok()
 }
 
 impl TextMapPropagator for XrayPropagator {
@@ -211,6 +215,12 @@ mod tests {
             &format!("Root={ROOT};Parent=0000000000000000"),
             &format!("Root={ROOT};Parent=zz995c3f42cd8ad8"),
             &format!("Root={ROOT};Parent=53995c3f42cd8ad"),
+            // A sign is not a digit (`from_str_radix` takes a leading `+`).
+            "Root=1-+759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+            "Root=1-5759e988-+d862e3fe1be46a994272793;Parent=53995c3f42cd8ad8",
+            &format!("Root={ROOT};Parent=+3995c3f42cd8ad8;Sampled=1"),
+            "Root=1-+759e988-bd862e3fe1be46a994272793",
+            "Root=1-5759e98 -bd862e3fe1be46a994272793",
             "garbage",
         ] {
             // Not even a trace id: nothing is continued.
