@@ -147,13 +147,19 @@ pub async fn cors_errors_as_json(
 }
 
 /// CORS as the original backend set it (API.md, "Conventions"), plus the
-/// trace response header so a browser can read a request's trace id.
+/// trace response headers (`traceresponse`, and X-Ray's `X-Amzn-Trace-Id`
+/// when X-Ray propagation is on) so a browser can read a request's trace id.
 pub fn cors(origins: &[String]) -> Cors {
     origins
         .iter()
         .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
         .allowed_methods(["OPTIONS", "GET", "HEAD", "POST", "PUT"])
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_MODIFIED_SINCE])
-        .expose_headers([header::LOCATION, header::LINK, header::HeaderName::from_static("traceresponse")])
+        .expose_headers([
+            header::LOCATION,
+            header::LINK,
+            header::HeaderName::from_static("traceresponse"),
+            header::HeaderName::from_static("x-amzn-trace-id"),
+        ])
         .max_age(3600)
 }

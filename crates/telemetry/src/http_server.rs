@@ -26,6 +26,9 @@ use crate::{bridge::OpenTelemetrySpan, propagation::ActixHeaders};
 /// `user.id` and `user.name`, and a handle is neither), next to `user.id`.
 pub(crate) const USER_HANDLE: &str = "user.handle";
 
+/// The X-Ray trace header, lower case as `HeaderName::from_static` wants it.
+const X_AMZN_TRACE_ID: &str = "x-amzn-trace-id";
+
 /// The server span alone; [`RequestTelemetry`] is what an `App` wraps.
 type RequestTracing = TracingLogger<ServerSpanBuilder>;
 
@@ -172,7 +175,13 @@ where
     type Future = <RequestTracing as Transform<AfterRequest<S>, ServiceRequest>>::Future;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        RequestTracing::new().new_transform(AfterRequest { service })
+        // Once per worker, after telemetry is installed: whether X-Ray
+        // propagation is on (`OTEL_PROPAGATORS`), so whether responses carry
+        // `X-Amzn-Trace-Id`.
+        let xray = opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.fields().any(|field| field == X_AMZN_TRACE_ID)
+        });
+        RequestTracing::new().new_transform(AfterRequest { service, xray })
     }
 }
 
@@ -180,10 +189,13 @@ where
 /// (the seed journal's `after_request`: client address, method, scheme, path
 /// with query, status, and the duration, at info level), and the
 /// `traceresponse` header (W3C Trace Context Level 2) so whoever made the
-/// request can look up its trace. Only [`RequestTelemetry`] builds it; it is
-/// `pub` (and not exported) because that transform's types name it.
+/// request can look up its trace, and with X-Ray propagation on, the
+/// `X-Amzn-Trace-Id` the X-Ray SDKs answer with (see
+/// [`crate::xray::response_header`]). Only [`RequestTelemetry`] builds it;
+/// it is `pub` (and not exported) because that transform's types name it.
 pub struct AfterRequest<S> {
     service: S,
+    xray: bool,
 }
 
 impl<S, B> Service<ServiceRequest> for AfterRequest<S>
@@ -198,7 +210,7 @@ where
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let started = Instant::now();
-        AfterRequestFuture { response: self.service.call(request), started }
+        AfterRequestFuture { response: self.service.call(request), started, xray: self.xray }
     }
 }
 
@@ -209,6 +221,7 @@ pin_project_lite::pin_project! {
         #[pin]
         response: F,
         started: Instant,
+        xray: bool,
     }
 }
 
@@ -221,14 +234,14 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut response = ready!(this.response.poll(cx))?;
-        after_request(&mut response, *this.started);
+        after_request(&mut response, *this.started, *this.xray);
         Poll::Ready(Ok(response))
     }
 }
 
 /// Runs in the request's span: [`AfterRequestFuture`] is polled by the
 /// server span's future, which enters the span around every poll.
-fn after_request<B>(response: &mut ServiceResponse<B>, started: Instant) {
+fn after_request<B>(response: &mut ServiceResponse<B>, started: Instant, xray: bool) {
     let context = Span::current().context();
     let span = context.span();
     let ids = span.span_context();
@@ -236,6 +249,14 @@ fn after_request<B>(response: &mut ServiceResponse<B>, started: Instant) {
         let value = crate::propagation::traceparent(ids, ids.trace_flags().to_u8());
         if let Ok(value) = HeaderValue::try_from(value) {
             response.headers_mut().insert(HeaderName::from_static("traceresponse"), value);
+        }
+        if xray {
+            let name = HeaderName::from_static(X_AMZN_TRACE_ID);
+            let request = response.request().headers().get(&name).and_then(|value| value.to_str().ok());
+            let value = crate::xray::response_header(request, ids);
+            if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+                response.headers_mut().insert(name, value);
+            }
         }
     }
     let request = response.request();

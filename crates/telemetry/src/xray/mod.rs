@@ -38,7 +38,7 @@ pub use config::XrayConfig;
 pub use daemon::DaemonExporter;
 pub use decision::{sampled_for_xray, tracestate_header};
 pub use id_generator::XrayIdGenerator;
-pub use propagator::XrayPropagator;
+pub use propagator::{XrayPropagator, response_header};
 pub use sampler::XraySampler;
 pub use trace_id::XrayTraceId;
 pub use translation::Documents;

@@ -30,18 +30,20 @@ const HEADER: &str = "x-amzn-trace-id";
 pub struct XrayPropagator;
 
 /// What a header carries: the trace, the caller's segment ([`SpanId::INVALID`]
-/// when a load balancer sent the `Root` alone), and X-Ray's decision (`None`
-/// for `?` or absent: decide here).
+/// when a load balancer sent the `Root` alone), X-Ray's decision (`None`
+/// for `?` or absent: decide here), and whether the caller asked for the
+/// decision back (`Sampled=?`).
 #[derive(Debug, PartialEq)]
 struct Header {
     trace_id: TraceId,
     parent: SpanId,
     sampled: Option<bool>,
+    asked: bool,
 }
 
 fn parse(value: &str) -> Option<Header> {
     // `parent`: absent is `Some(INVALID)` (Root only), malformed is `None`.
-    let (mut trace_id, mut parent, mut sampled) = (None, Some(SpanId::INVALID), None);
+    let (mut trace_id, mut parent, mut sampled, mut asked) = (None, Some(SpanId::INVALID), None, false);
     for part in value.split(';') {
         let Some((key, value)) = part.trim().split_once('=') else { continue };
         match key.trim() {
@@ -50,7 +52,9 @@ fn parse(value: &str) -> Option<Header> {
                 parent = hex(value.trim(), 16).map(|id| SpanId::from(id as u64)).filter(|&id| id != SpanId::INVALID)
             }
             "Sampled" => {
-                sampled = match value.trim() {
+                let value = value.trim();
+                asked = value == "?";
+                sampled = match value {
                     "1" => Some(true),
                     "0" => Some(false),
                     _ => None,
@@ -59,7 +63,7 @@ fn parse(value: &str) -> Option<Header> {
             _ => {} // Self= (a load balancer's own), Lineage= and application data.
         }
     }
-    Some(Header { trace_id: trace_id?, parent: parent?, sampled })
+    Some(Header { trace_id: trace_id?, parent: parent?, sampled, asked })
 }
 
 /// `1-5759e988-bd862e3fe1be46a994272793` → the 128-bit id.
@@ -78,6 +82,42 @@ fn hex(text: &str, digits: usize) -> Option<u128> {
         return None;
     }
     u128::from_str_radix(text, 16).ok()
+}
+
+/// The `X-Amzn-Trace-Id` of a response, as the X-Ray SDKs' middlewares
+/// write it: `Root=<trace id>`, and `;Sampled=<1|0>` (X-Ray's decision)
+/// only when the request's header parsed and asked for it with `Sampled=?`.
+/// `request` is the request's header, if it had one; `context` the server
+/// span's.
+pub fn response_header(request: Option<&str>, context: &SpanContext) -> ResponseHeader {
+    // Most requests (every call between the services) carry a decided
+    // header: only one with a `?` in it is parsed again.
+    let asked = request.filter(|value| value.contains('?')).and_then(parse).is_some_and(|header| header.asked);
+    let mut text = [0; ResponseHeader::LONGEST];
+    text[..5].copy_from_slice(b"Root=");
+    text[5..40].copy_from_slice(XrayTraceId(context.trace_id()).to_hex().as_str().as_bytes());
+    if !asked {
+        return ResponseHeader { text, length: 40 };
+    }
+    let sampled = decision(context.trace_state()).unwrap_or(context.is_sampled());
+    text[40..].copy_from_slice(if sampled { b";Sampled=1" } else { b";Sampled=0" });
+    ResponseHeader { text, length: ResponseHeader::LONGEST }
+}
+
+/// A response's `X-Amzn-Trace-Id`, ASCII, on the stack: no formatting and
+/// no allocation of its own on the request path.
+pub struct ResponseHeader {
+    text: [u8; Self::LONGEST],
+    length: usize,
+}
+
+impl ResponseHeader {
+    /// `Root=1-…-…;Sampled=1`
+    const LONGEST: usize = "Root=".len() + 35 + ";Sampled=1".len();
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.text[..self.length]
+    }
 }
 
 impl TextMapPropagator for XrayPropagator {
@@ -242,6 +282,29 @@ mod tests {
         let other = "Root=1-00000001-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
         let context = extract(&[("traceparent", traceparent), (HEADER, other)]);
         assert_eq!(decision(context.trace_state()), None, "another trace's decision is not taken");
+    }
+
+    #[test]
+    fn the_response_header_carries_the_root_and_the_decision_only_when_asked() {
+        let trace_id = TraceId::from_hex("5759e988bd862e3fe1be46a994272793").unwrap();
+        let span_id = SpanId::from_hex("53995c3f42cd8ad8").unwrap();
+        let response = |request: Option<&str>, trace_state: &str| {
+            let context = SpanContext::new(trace_id, span_id, TraceFlags::SAMPLED, false, trace_state.parse().unwrap());
+            String::from_utf8(response_header(request, &context).as_bytes().to_vec()).unwrap()
+        };
+        let root = format!("Root={ROOT}");
+        // As the X-Ray SDKs answer: the root always, the decision only for `Sampled=?`.
+        for (request, trace_state, expected) in [
+            (None, "xray=1", root.clone()),
+            (Some(format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=?")), "xray=1", format!("{root};Sampled=1")),
+            (Some(format!("Root={ROOT};Sampled=?")), "xray=0", format!("{root};Sampled=0")),
+            (Some(format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=1")), "xray=1", root.clone()),
+            (Some(format!("Root={ROOT};Parent=53995c3f42cd8ad8")), "xray=0", root.clone()),
+            // A header that does not parse is no request for anything.
+            (Some("Root=1-+759e988-bd862e3fe1be46a994272793;Sampled=?".to_owned()), "xray=1", root.clone()),
+        ] {
+            assert_eq!(response(request.as_deref(), trace_state), expected, "{request:?}");
+        }
     }
 
     #[test]

@@ -403,3 +403,50 @@ async fn a_load_balancers_root_only_header_continues_the_trace_with_the_edge_as_
         assert!(Trace::of(documents.clone(), &xray_id(trace)).documents.is_empty(), "{trace}");
     }
 }
+
+/// As the X-Ray SDKs answer a request: `X-Amzn-Trace-Id: Root=<trace id>`,
+/// and `;Sampled=<decision>` only when the caller asked with `Sampled=?`
+/// (a load balancer that leaves the decision to the service learns it so).
+/// A browser may read it; without X-Ray propagation it is not sent.
+#[tokio::test]
+async fn responses_carry_x_amzn_trace_id_with_the_decision_when_asked() {
+    // Home is sampled, anything else not: the answer shows the rules' decision.
+    let rules = rules_file(
+        r#"{"version": 2, "default": {"fixed_target": 0, "rate": 0.0}, "rules": [
+            {"host": "*", "http_method": "GET", "url_path": "/api/activities/home", "fixed_target": 0, "rate": 1.0}]}"#,
+    );
+    let (receiver, daemon) = (Receiver::start(), Daemon::start());
+    let stack = start_with_xray(&receiver, &daemon, Some(&rules), &[]);
+    let client = reqwest::Client::new();
+    let header = |response: &reqwest::Response| {
+        response.headers().get("x-amzn-trace-id").map(|value| value.to_str().unwrap().to_owned())
+    };
+    let (home, other) = (stack.activities.url("/api/activities/home"), stack.activities.url("/api/activities/@nobody"));
+
+    // No header in: the root of the trace this service started, no decision.
+    let response = client.get(&home).header("origin", "http://localhost:3000").send().await.unwrap();
+    assert_eq!(header(&response), Some(format!("Root={}", xray_id(&trace_id_of(&response)))));
+    let exposed = response.headers()["access-control-expose-headers"].to_str().unwrap().to_lowercase();
+    assert!(exposed.contains("x-amzn-trace-id"), "a browser may read it: {exposed}");
+
+    let root = "Root=1-5759e988-bd862e3fe1be46a994272793";
+    for (url, request, answer) in [
+        (&home, format!("{root};Parent=53995c3f42cd8ad8;Sampled=?"), format!("{root};Sampled=1")),
+        (&other, format!("{root};Sampled=?"), format!("{root};Sampled=0")),
+        // Decided by the caller, or not asked: the root alone.
+        (&other, format!("{root};Parent=53995c3f42cd8ad8;Sampled=1"), root.to_owned()),
+        (&home, format!("{root};Parent=53995c3f42cd8ad8"), root.to_owned()),
+    ] {
+        let response = client.get(url).header("x-amzn-trace-id", &request).send().await.unwrap();
+        assert_eq!(header(&response).as_deref(), Some(answer.as_str()), "{url} {request}");
+    }
+    stop(stack);
+
+    // X-Ray propagation off: no X-Ray header (the W3C one still).
+    let data = tempfile::tempdir().unwrap();
+    let env = [("CRUDDUR_DATA_DIR", data.path().to_str().unwrap()), ("OTEL_PROPAGATORS", "tracecontext,baggage")];
+    let activities = crate::process::Service::start("activities", &env);
+    let response = client.get(activities.url("/api/health-check")).send().await.unwrap();
+    assert!(response.headers().contains_key("traceresponse"));
+    assert_eq!(header(&response), None);
+}
