@@ -265,24 +265,23 @@ impl Sender {
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
 
-    /// Creates the group and the stream (existing is fine) and sets retention.
+    /// Creates the stream, and the group only when the stream cannot be made
+    /// for want of it (the CloudWatch agent's order): a role allowed only
+    /// logs:CreateLogStream and logs:PutLogEvents ships to a group that
+    /// exists. Existing is fine. Then sets the retention when asked.
     async fn prepare(&self) -> Result<(), String> {
-        let created = self.client.create_log_group().log_group_name(&self.group).send().await;
-        if let Err(err) = created
-            && err.code() != Some("ResourceAlreadyExistsException")
-        {
-            return Err(describe(&err));
+        let stream = || self.client.create_log_stream().log_group_name(&self.group).log_stream_name(&self.stream);
+        match stream().send().await {
+            Err(err) if err.code() == Some("ResourceNotFoundException") => {
+                let group = self.client.create_log_group().log_group_name(&self.group).send().await;
+                existing_is_fine(group)?;
+                existing_is_fine(stream().send().await)?;
+            }
+            created => existing_is_fine(created)?,
         }
         if let Some(days) = self.retention_days {
             let policy = self.client.put_retention_policy().log_group_name(&self.group).retention_in_days(days);
             policy.send().await.map_err(|err| describe(&err))?;
-        }
-        let created =
-            self.client.create_log_stream().log_group_name(&self.group).log_stream_name(&self.stream).send().await;
-        if let Err(err) = created
-            && err.code() != Some("ResourceAlreadyExistsException")
-        {
-            return Err(describe(&err));
         }
         Ok(())
     }
@@ -307,6 +306,18 @@ impl Sender {
             Ok(output) => Ok(output.rejected_log_events_info().map_or(0, |info| rejected(info, count))),
             Err(err) => Err((describe(&err), retryable(&err))),
         }
+    }
+}
+
+/// A create call whose resource already exists did what was needed; any
+/// other failure is described.
+fn existing_is_fine<T, E>(created: Result<T, SdkError<E, HttpResponse>>) -> Result<(), String>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match created {
+        Err(err) if err.code() != Some("ResourceAlreadyExistsException") => Err(describe(&err)),
+        _ => Ok(()),
     }
 }
 
@@ -368,13 +379,9 @@ where
 mod tests {
     use super::*;
 
-    #[test]
-    fn lines_held_for_a_retry_are_bounded_in_bytes_too() {
-        let config = aws_sdk_cloudwatchlogs::Config::builder()
-            .behavior_version(aws_sdk_cloudwatchlogs::config::BehaviorVersion::latest())
-            .build();
-        let mut sender = Sender {
-            client: Client::from_conf(config),
+    fn sender(client: Client) -> Sender {
+        Sender {
+            client,
             group: "g".into(),
             stream: "s".into(),
             retention_days: None,
@@ -386,7 +393,104 @@ mod tests {
             retry_at: None,
             backoff: FIRST_BACKOFF,
             shared: Arc::new(Shared::new(1000)),
-        };
+        }
+    }
+
+    /// A sender whose CloudWatch answers each call with `answer(operation,
+    /// how many times it was called before)`: `None` is success, `Some(code)`
+    /// that AWS error (HTTP 400). Also what it was asked, in order.
+    fn stub_sender(answer: impl Fn(&str, usize) -> Option<&'static str> + Send + Sync + 'static) -> (Sender, Calls) {
+        use aws_sdk_cloudwatchlogs::config::{BehaviorVersion, Credentials, Region};
+        let calls = Calls::default();
+        let seen = calls.clone();
+        let http_client = aws_smithy_http_client::test_util::infallible_client_fn(move |request| {
+            let target = request.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
+            let events = request.body().bytes().map_or(0, |body| {
+                let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+                body["logEvents"].as_array().map_or(0, Vec::len)
+            });
+            let mut calls = seen.0.lock().unwrap();
+            let before = calls.iter().filter(|(name, _)| *name == operation).count();
+            let code = answer(&operation, before);
+            calls.push((operation, events));
+            let response = http::Response::builder().header("content-type", "application/x-amz-json-1.1");
+            match code {
+                None => response.status(200).body("{}".to_owned()).unwrap(),
+                Some(code) => response
+                    .status(400)
+                    .header("x-amzn-errortype", code)
+                    .body(format!(r#"{{"__type":"{code}","message":"stub"}}"#))
+                    .unwrap(),
+            }
+        });
+        let config = aws_sdk_cloudwatchlogs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::for_tests())
+            .retry_config(aws_sdk_cloudwatchlogs::config::retry::RetryConfig::disabled())
+            .http_client(http_client)
+            .build();
+        (sender(Client::from_conf(config)), calls)
+    }
+
+    /// The calls a stub CloudWatch got: operation, and events sent (PutLogEvents).
+    #[derive(Clone, Default)]
+    struct Calls(Arc<std::sync::Mutex<Vec<(String, usize)>>>);
+
+    impl Calls {
+        fn operations(&self) -> Vec<String> {
+            self.0.lock().unwrap().iter().map(|(operation, _)| operation.clone()).collect()
+        }
+
+        /// Events per PutLogEvents call.
+        fn puts(&self) -> Vec<usize> {
+            let calls = self.0.lock().unwrap();
+            calls.iter().filter(|(operation, _)| operation == "PutLogEvents").map(|(_, events)| *events).collect()
+        }
+    }
+
+    /// `sizes` batches' worth of events: 25 hours apart, so never in one call.
+    fn pend(sender: &mut Sender, sizes: &[usize]) {
+        let day = 25 * 60 * 60 * 1000;
+        for (i, &size) in sizes.iter().enumerate() {
+            for _ in 0..size {
+                sender.push(LogEvent::new(i as i64 * day, "line".to_owned()));
+            }
+        }
+    }
+
+    fn dropped(sender: &Sender) -> u64 {
+        sender.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    #[tokio::test]
+    async fn a_role_that_may_not_create_groups_ships_to_a_group_that_exists() {
+        let (mut sender, calls) =
+            stub_sender(|operation, _| (operation == "CreateLogGroup").then_some("AccessDeniedException"));
+        pend(&mut sender, &[3]);
+        sender.flush(false).await;
+        assert_eq!(calls.operations(), ["CreateLogStream", "PutLogEvents"]);
+        assert_eq!((dropped(&sender), sender.pending.len()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_missing_group_is_created_and_then_the_stream() {
+        let (mut sender, calls) = stub_sender(|operation, before| {
+            (operation == "CreateLogStream" && before == 0).then_some("ResourceNotFoundException")
+        });
+        pend(&mut sender, &[3]);
+        sender.flush(false).await;
+        assert_eq!(calls.operations(), ["CreateLogStream", "CreateLogGroup", "CreateLogStream", "PutLogEvents"]);
+        assert_eq!(calls.puts(), [3]);
+    }
+
+    #[test]
+    fn lines_held_for_a_retry_are_bounded_in_bytes_too() {
+        let config = aws_sdk_cloudwatchlogs::Config::builder()
+            .behavior_version(aws_sdk_cloudwatchlogs::config::BehaviorVersion::latest())
+            .build();
+        let mut sender = sender(Client::from_conf(config));
         let line = "x".repeat(100 - batch::EVENT_OVERHEAD);
         for _ in 0..25 {
             sender.push(LogEvent::new(0, line.clone()));

@@ -1,10 +1,13 @@
 //! Logs shipped to CloudWatch Logs, checked against moto's server, and a
 //! CloudWatch that fails, played by a loopback stand-in.
 
+mod stub;
+
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use self::stub::StubCloudWatch;
 use crate::{
     moto::Moto,
     otlp::{Receiver, servers},
@@ -156,6 +159,32 @@ async fn lines_logged_just_before_sigterm_reach_cloudwatch() {
     let all = events(&moto).await;
     let (_, line) = request_line(&all, "users", "/api/users/@worf/short").expect("the last request's line");
     assert_eq!(line["status"], 200);
+}
+
+#[tokio::test]
+async fn a_role_that_may_not_create_the_group_ships_to_the_group_that_exists() {
+    // Least privilege: logs:CreateLogStream and logs:PutLogEvents only, the
+    // group made beforehand (moto checks no permissions: a stand-in plays it).
+    let cloudwatch =
+        StubCloudWatch::start(|operation| (operation == "CreateLogGroup").then_some("AccessDeniedException"));
+    let data = tempfile::tempdir().unwrap();
+    let pairs = fake_cloudwatch_env(&cloudwatch.endpoint, &data);
+    let mut users = Service::start("users", &pairs);
+    let response = reqwest::get(users.url("/api/health-check?least=privilege")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cloudwatch.shipped().iter().any(|l| l["path"] == "/api/health-check?least=privilege") {
+        assert!(Instant::now() < deadline, "never shipped: {:?}", cloudwatch.operations());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The stream was created first; the group, there already, was never asked for.
+    let operations = cloudwatch.operations();
+    assert_eq!(operations[..2], ["CreateLogStream", "PutLogEvents"], "{operations:?}");
+    assert!(!operations.iter().any(|o| o == "CreateLogGroup"), "{operations:?}");
+    users.signal("TERM");
+    assert!(users.wait(Duration::from_secs(30)).success());
+    let lines = users.stdout_lines();
+    assert!(lines.iter().all(|l| !l.contains("CloudWatch Logs export failed")), "{lines:#?}");
 }
 
 /// A CloudWatch that answers every call with throttling.
