@@ -321,12 +321,20 @@ where
     }
 }
 
-/// Events CloudWatch refused (too old, too new, expired) out of `count`.
+/// Events CloudWatch refused (too old, expired, too new) out of `count`.
+/// The batch is in time order: the too old and the expired are a run at its
+/// start, their end indexes exclusive (the API reference says so of
+/// tooOldLogEventEndIndex; expiredLogEventEndIndex is read alike), and the
+/// too new a run at its end from an inclusive start. Runs that overlap are
+/// counted once.
 fn rejected(info: &aws_sdk_cloudwatchlogs::types::RejectedLogEventsInfo, count: usize) -> u64 {
-    let too_old = info.too_old_log_event_end_index().unwrap_or(-1) + 1;
-    let expired = info.expired_log_event_end_index().unwrap_or(-1) + 1;
-    let too_new = info.too_new_log_event_start_index().map_or(0, |start| count as i32 - start);
-    (too_old.max(expired) + too_new).max(0) as u64
+    let count = count as i64;
+    let index = |i: Option<i32>| i.map(|i| i64::from(i).clamp(0, count));
+    let old = index(info.too_old_log_event_end_index()).unwrap_or(0);
+    let expired = index(info.expired_log_event_end_index()).unwrap_or(0);
+    let start = old.max(expired);
+    let new = index(info.too_new_log_event_start_index()).unwrap_or(count).max(start);
+    (start + count - new) as u64
 }
 
 fn retryable<E, R>(err: &SdkError<E, R>) -> bool
@@ -483,6 +491,31 @@ mod tests {
         sender.flush(false).await;
         assert_eq!(calls.operations(), ["CreateLogStream", "CreateLogGroup", "CreateLogStream", "PutLogEvents"]);
         assert_eq!(calls.puts(), [3]);
+    }
+
+    #[test]
+    fn rejected_events_are_counted_from_exclusive_ends_and_once() {
+        use aws_sdk_cloudwatchlogs::types::RejectedLogEventsInfo;
+        let info = |old: Option<i32>, expired: Option<i32>, new: Option<i32>| {
+            RejectedLogEventsInfo::builder()
+                .set_too_old_log_event_end_index(old)
+                .set_expired_log_event_end_index(expired)
+                .set_too_new_log_event_start_index(new)
+                .build()
+        };
+        // Too old: events 0 and 1 (the end index is exclusive).
+        assert_eq!(rejected(&info(Some(2), None, None), 10), 2);
+        assert_eq!(rejected(&info(Some(0), None, None), 10), 0);
+        // Too new: 7, 8 and 9 (the start index is inclusive).
+        assert_eq!(rejected(&info(None, None, Some(7)), 10), 3);
+        assert_eq!(rejected(&info(Some(2), None, Some(7)), 10), 5);
+        // Expired, read like too old; the same events are not counted twice.
+        assert_eq!(rejected(&info(None, Some(3), None), 10), 3);
+        assert_eq!(rejected(&info(Some(2), Some(3), None), 10), 3);
+        // Ranges that overlap, or pass the batch, count each event once at most.
+        assert_eq!(rejected(&info(Some(6), None, Some(4)), 10), 10);
+        assert_eq!(rejected(&info(Some(12), None, Some(-1)), 10), 10);
+        assert_eq!(rejected(&info(None, None, None), 10), 0);
     }
 
     #[test]
