@@ -2,6 +2,7 @@
 //! which creates the group and stream, batches lines and calls PutLogEvents.
 
 use std::{
+    collections::VecDeque,
     sync::{Arc, atomic::Ordering},
     thread::JoinHandle,
     time::{Duration, Instant},
@@ -217,52 +218,82 @@ impl Sender {
         self.shared.dropped.fetch_add(lines, Ordering::Relaxed);
     }
 
-    /// Sends what is pending, unless backing off (`final` ignores the backoff:
+    /// Sends what is pending, unless backing off (`last` ignores the backoff:
     /// it is the last chance at shutdown).
     async fn flush(&mut self, last: bool) {
         if self.pending.is_empty() || (!last && self.retry_at.is_some_and(|at| Instant::now() < at)) {
             return;
         }
-        if !self.ready {
-            match self.prepare().await {
-                Ok(()) => self.ready = true,
-                Err(reason) => return self.failed(reason, last),
-            }
-        }
-        let events = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
-        let mut batches = batch::into_batches(events).into_iter();
-        while let Some(batch) = batches.next() {
-            let count = batch.len() as u64;
-            match self.put(batch.clone()).await {
+        let mut batches: VecDeque<Vec<LogEvent>> = batch::into_batches(std::mem::take(&mut self.pending)).into();
+        // A stream or group deleted while running is created again at once,
+        // once a flush: a second loss in the same flush waits for the backoff.
+        let mut recreate = true;
+        let mut failure = None;
+        while let Some(batch) = batches.pop_front() {
+            match self.send(&batch).await {
                 Ok(rejected) => self.lose(rejected),
-                Err((reason, retryable)) => {
-                    if retryable && !last {
-                        // Keep this batch and the rest for the next attempt.
-                        for event in batch.into_iter().chain(batches.flatten()) {
-                            self.push(event);
-                        }
-                    } else {
-                        self.lose(count);
+                Err(SendError::Gone(_)) if recreate => {
+                    recreate = false;
+                    batches.push_front(batch);
+                }
+                Err(err @ SendError::Refused(_)) => {
+                    // Refused for what this batch holds: sending it again
+                    // would be refused again. The others may still be taken:
+                    // at shutdown now, else after the backoff.
+                    self.lose(batch.len() as u64);
+                    failure = Some(err);
+                    if !last {
+                        break;
                     }
-                    return self.failed(reason, last);
+                }
+                Err(err) => {
+                    // Nothing gets through for now: this batch waits with the rest.
+                    batches.push_front(batch);
+                    failure = Some(err);
+                    break;
                 }
             }
         }
-        self.retry_at = None;
-        self.backoff = FIRST_BACKOFF;
+        // What was not sent is kept for the next attempt while it fits; at
+        // shutdown there is none, and every line given up is counted.
+        if last {
+            self.lose(batches.iter().map(Vec::len).sum::<usize>() as u64);
+        } else {
+            for event in batches.into_iter().flatten() {
+                self.push(event);
+            }
+        }
+        match failure {
+            Some(err) => self.failed(err),
+            None => {
+                self.retry_at = None;
+                self.backoff = FIRST_BACKOFF;
+            }
+        }
     }
 
-    fn failed(&mut self, reason: String, last: bool) {
-        if last {
-            self.lose(self.pending.len() as u64);
-            self.pending.clear();
-        }
+    fn failed(&mut self, err: SendError) {
         if !self.shared.failure_reported.swap(true, Ordering::Relaxed) {
-            tracing::warn!(target: "telemetry", error = %reason, "CloudWatch Logs export failed; lines are kept for retry while they fit, then dropped");
+            tracing::warn!(target: "telemetry", error = %err, "CloudWatch Logs export failed; lines are kept for retry while they fit, then dropped");
         }
         self.retry_at = Some(Instant::now() + self.backoff);
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    /// One batch: the stream (and group) first when not known to exist.
+    /// Ok: how many events CloudWatch rejected.
+    async fn send(&mut self, batch: &[LogEvent]) -> Result<u64, SendError> {
+        if !self.ready {
+            self.prepare().await.map_err(SendError::NotReady)?;
+            self.ready = true;
+        }
+        let answer = self.put(batch).await;
+        if let Err(SendError::Gone(_)) = answer {
+            // Deleted under us: the next call creates it again.
+            self.ready = false;
+        }
+        answer
     }
 
     /// Creates the stream, and the group only when the stream cannot be made
@@ -287,11 +318,13 @@ impl Sender {
     }
 
     /// One PutLogEvents call; the SDK retries throttling and 5xx with backoff.
-    /// Ok: how many events CloudWatch rejected. Err: why, and whether to retry.
-    async fn put(&self, batch: Vec<LogEvent>) -> Result<u64, (String, bool)> {
+    /// Ok: how many events CloudWatch rejected.
+    async fn put(&self, batch: &[LogEvent]) -> Result<u64, SendError> {
         let events: Vec<InputLogEvent> = batch
-            .into_iter()
-            .filter_map(|event| InputLogEvent::builder().timestamp(event.timestamp).message(event.message).build().ok())
+            .iter()
+            .filter_map(|event| {
+                InputLogEvent::builder().timestamp(event.timestamp).message(event.message.clone()).build().ok()
+            })
             .collect();
         let count = events.len();
         let answer = self
@@ -304,9 +337,26 @@ impl Sender {
             .await;
         match answer {
             Ok(output) => Ok(output.rejected_log_events_info().map_or(0, |info| rejected(info, count))),
-            Err(err) => Err((describe(&err), retryable(&err))),
+            Err(err) => Err(classify(&err)),
         }
     }
+}
+
+/// Why a batch was not taken, which decides what becomes of its lines.
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    /// The stream (or group) could not be created: nothing can be sent yet.
+    #[error("{0}")]
+    NotReady(String),
+    /// The stream or group is gone (deleted while running): create it again.
+    #[error("{0}")]
+    Gone(String),
+    /// No answer, throttling or CloudWatch's own failure: worth another try.
+    #[error("{0}")]
+    Unavailable(String),
+    /// An answer about this batch that another try would not change.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// A create call whose resource already exists did what was needed; any
@@ -337,17 +387,21 @@ fn rejected(info: &aws_sdk_cloudwatchlogs::types::RejectedLogEventsInfo, count: 
     (start + count - new) as u64
 }
 
-fn retryable<E, R>(err: &SdkError<E, R>) -> bool
+fn classify<E>(err: &SdkError<E, HttpResponse>) -> SendError
 where
-    E: ProvideErrorMetadata,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    let reason = describe(err);
     match err {
-        SdkError::ServiceError(service) => {
-            let code = service.err().code().unwrap_or_default();
-            code.contains("Throttl") || code == "ServiceUnavailableException" || code == "InternalFailure"
-        }
+        SdkError::ServiceError(service) => match service.err().code().unwrap_or_default() {
+            "ResourceNotFoundException" => SendError::Gone(reason),
+            code if code.contains("Throttl") || code == "ServiceUnavailableException" || code == "InternalFailure" => {
+                SendError::Unavailable(reason)
+            }
+            _ => SendError::Refused(reason),
+        },
         // Network failures, timeouts and unreadable answers are worth another try.
-        _ => true,
+        _ => SendError::Unavailable(reason),
     }
 }
 
@@ -491,6 +545,68 @@ mod tests {
         sender.flush(false).await;
         assert_eq!(calls.operations(), ["CreateLogStream", "CreateLogGroup", "CreateLogStream", "PutLogEvents"]);
         assert_eq!(calls.puts(), [3]);
+    }
+
+    #[tokio::test]
+    async fn a_stream_deleted_while_running_is_created_again_and_the_batch_sent() {
+        // The first PutLogEvents finds the stream gone, as after DeleteLogStream.
+        let (mut sender, calls) = stub_sender(|operation, before| {
+            (operation == "PutLogEvents" && before == 0).then_some("ResourceNotFoundException")
+        });
+        sender.ready = true;
+        pend(&mut sender, &[3]);
+        sender.flush(false).await;
+        assert_eq!(calls.operations(), ["PutLogEvents", "CreateLogStream", "PutLogEvents"]);
+        assert_eq!(calls.puts(), [3, 3]);
+        assert_eq!((dropped(&sender), sender.pending.len()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_stays_gone_keeps_its_lines_for_a_later_flush() {
+        // Re-created once a flush, not in a loop: the lines wait for the backoff.
+        let (mut sender, calls) =
+            stub_sender(|operation, _| (operation == "PutLogEvents").then_some("ResourceNotFoundException"));
+        sender.ready = true;
+        pend(&mut sender, &[3]);
+        sender.flush(false).await;
+        assert_eq!(calls.operations(), ["PutLogEvents", "CreateLogStream", "PutLogEvents"]);
+        assert_eq!((dropped(&sender), sender.pending.len(), sender.ready), (0, 3, false));
+        assert!(sender.retry_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_refused_batch_costs_its_own_lines_and_the_rest_still_go_out_at_shutdown() {
+        let (mut sender, calls) = stub_sender(|operation, before| {
+            (operation == "PutLogEvents" && before == 0).then_some("InvalidParameterException")
+        });
+        sender.ready = true;
+        pend(&mut sender, &[2, 1, 3]);
+        sender.flush(true).await;
+        assert_eq!(calls.puts(), [2, 1, 3]);
+        assert_eq!(dropped(&sender), 2);
+    }
+
+    #[tokio::test]
+    async fn a_refused_batch_leaves_the_rest_held_for_the_next_flush() {
+        let (mut sender, calls) = stub_sender(|operation, before| {
+            (operation == "PutLogEvents" && before == 0).then_some("InvalidParameterException")
+        });
+        sender.ready = true;
+        pend(&mut sender, &[2, 1, 3]);
+        sender.flush(false).await;
+        assert_eq!((calls.puts(), dropped(&sender), sender.pending.len()), (vec![2], 2, 4));
+        sender.flush(true).await;
+        assert_eq!((calls.puts(), dropped(&sender), sender.pending.len()), (vec![2, 1, 3], 2, 0));
+    }
+
+    #[tokio::test]
+    async fn lines_given_up_at_shutdown_are_all_counted() {
+        // Throttled at the last flush: no time to wait, every line is counted lost.
+        let (mut sender, calls) = stub_sender(|_, _| Some("ThrottlingException"));
+        sender.ready = true;
+        pend(&mut sender, &[2, 1, 3]);
+        sender.flush(true).await;
+        assert_eq!((calls.puts(), dropped(&sender), sender.pending.len()), (vec![2], 6, 0));
     }
 
     #[test]

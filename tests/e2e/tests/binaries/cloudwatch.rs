@@ -162,6 +162,37 @@ async fn lines_logged_just_before_sigterm_reach_cloudwatch() {
 }
 
 #[tokio::test]
+async fn a_stream_or_group_deleted_while_running_is_created_again() {
+    let moto = Moto::start();
+    let data = tempfile::tempdir().unwrap();
+    let env = aws_env(&moto);
+    let mut pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    pairs.extend([("CLOUDWATCH_FLUSH_INTERVAL_MS", "100"), ("CRUDDUR_DATA_DIR", data.path().to_str().unwrap())]);
+    let mut users = Service::start("users", &pairs);
+    let client = reqwest::Client::new();
+    let mut stream = None;
+    // A line, then the stream deleted, then the whole group: each time the
+    // next line must arrive, in a stream of the same name created again.
+    for (n, delete) in ["stream", "group", "nothing"].into_iter().enumerate() {
+        let path = format!("/api/health-check?n={n}");
+        assert_eq!(client.get(users.url(&path)).send().await.unwrap().status(), 200);
+        let all = wait_for_events(&moto, |all| request_line(all, "users", &path).is_some()).await;
+        let (name, _) = request_line(&all, "users", &path).unwrap();
+        assert_eq!(stream.get_or_insert_with(|| name.clone()), name);
+        let logs = moto.logs();
+        if delete == "stream" {
+            logs.delete_log_stream().log_group_name("cruddur").log_stream_name(name).send().await.unwrap();
+        } else if delete == "group" {
+            logs.delete_log_group().log_group_name("cruddur").send().await.unwrap();
+        }
+    }
+    users.signal("TERM");
+    assert!(users.wait(Duration::from_secs(30)).success());
+    let lines = users.stdout_lines();
+    assert!(lines.iter().all(|l| !l.contains("log lines not shipped to CloudWatch")), "{lines:#?}");
+}
+
+#[tokio::test]
 async fn a_role_that_may_not_create_the_group_ships_to_the_group_that_exists() {
     // Least privilege: logs:CreateLogStream and logs:PutLogEvents only, the
     // group made beforehand (moto checks no permissions: a stand-in plays it).
