@@ -34,6 +34,7 @@ use std::{borrow::Cow, fmt, sync::Arc, time::SystemTime};
 
 use opentelemetry::{
     Context, KeyValue, Value,
+    baggage::BaggageExt,
     trace::{SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags},
 };
 use opentelemetry_sdk::trace::{SamplingDecision, SpanData};
@@ -419,6 +420,13 @@ pub(crate) trait OpenTelemetrySpan {
     fn context(&self) -> Context;
 }
 
+/// With the SDK disabled (`OTEL_SDK_DISABLED=true`) there is no bridge, yet a
+/// request's trace context still reaches the services it calls, as with the
+/// specification's no-op API (the variable "has no effect on propagators"):
+/// the context extracted from the request rides on its server span, and the
+/// calls made inside it carry it on. Nothing is recorded.
+struct PassedThrough(Context);
+
 impl OpenTelemetrySpan for tracing::Span {
     fn set_parent(&self, parent: Context) -> bool {
         self.with_subscriber(|(id, dispatch)| {
@@ -426,6 +434,13 @@ impl OpenTelemetrySpan for tracing::Span {
                 return false;
             };
             let mut extensions = span.extensions_mut();
+            if dispatch.downcast_ref::<OtelLayer>().is_none() {
+                let carries = parent.span().span_context().is_valid() || !parent.baggage().is_empty();
+                if carries {
+                    extensions.replace(PassedThrough(parent));
+                }
+                return carries;
+            }
             match extensions.get_mut::<OtelSpan>() {
                 Some(OtelSpan { state: State::Pending { parent: pending }, .. }) => {
                     *pending = parent;
@@ -439,9 +454,11 @@ impl OpenTelemetrySpan for tracing::Span {
 
     fn context(&self) -> Context {
         self.with_subscriber(|(id, dispatch)| {
-            let layer = dispatch.downcast_ref::<OtelLayer>()?;
             let span = dispatch.downcast_ref::<Registry>()?.span(id)?;
-            layer.context(&span, Context::clone)
+            match dispatch.downcast_ref::<OtelLayer>() {
+                Some(layer) => layer.context(&span, Context::clone),
+                None => span.scope().find_map(|span| span.extensions().get::<PassedThrough>().map(|p| p.0.clone())),
+            }
         })
         .flatten()
         .unwrap_or_default()

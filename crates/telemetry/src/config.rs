@@ -16,7 +16,10 @@ pub struct TelemetryConfig {
     /// `OTEL_SERVICE_NAME`, else `service.name` in `OTEL_RESOURCE_ATTRIBUTES`,
     /// else the service's own name.
     pub service_name: String,
-    /// `OTEL_SDK_DISABLED=true`: no spans at all (logs stay).
+    /// `OTEL_RESOURCE_ATTRIBUTES`, decoded.
+    pub resource_attributes: Vec<(String, String)>,
+    /// `OTEL_SDK_DISABLED=true`: no spans at all (logs stay; a request's
+    /// trace context still passes through to the services it calls).
     pub sdk_disabled: bool,
     pub otlp: Option<OtlpTarget>,
     /// `console` in `OTEL_TRACES_EXPORTER`: readable spans on stderr.
@@ -30,6 +33,7 @@ pub struct TelemetryConfig {
     /// period.
     pub shutdown_budget: std::time::Duration,
     pub span_queue: SpanQueueLimits,
+    pub attribute_limits: AttributeLimits,
     /// `TELEMETRY_STDOUT_BUFFER_LINES` (16384): how many log lines may wait
     /// for the stdout writer before new ones are dropped (and counted): a
     /// second and more of the bench's busiest load. The queue holds only the
@@ -55,6 +59,19 @@ pub struct SpanQueueLimits {
     pub delay: std::time::Duration,
 }
 
+/// How much of its attributes a span keeps (the specification's attribute
+/// limits; the span's own variables win over the general ones).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttributeLimits {
+    /// `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, else `OTEL_ATTRIBUTE_COUNT_LIMIT`
+    /// (128): attributes past it are dropped, and counted.
+    pub count: usize,
+    /// `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, else
+    /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` (none): longer string values are
+    /// cut to this many characters.
+    pub value_length: Option<usize>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct OtlpTarget {
     /// The full URL spans are POSTed to.
@@ -67,8 +84,10 @@ pub struct OtlpTarget {
     pub headers: Vec<ExportHeader>,
     /// `OTEL_EXPORTER_OTLP[_TRACES]_COMPRESSION=gzip`.
     pub gzip: bool,
-    /// `OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT` in milliseconds (10000).
-    pub timeout: std::time::Duration,
+    /// `OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT` in milliseconds (10000) for
+    /// each try of an export; `None` for 0, which the specification reads as
+    /// no limit.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// One export header. Its value is a secret (an API key): `Debug` hides it.
@@ -150,9 +169,19 @@ impl TelemetryConfig {
             delay,
         };
         let stdout_buffer_lines = whole("TELEMETRY_STDOUT_BUFFER_LINES", 16_384)?;
+        let attribute_limits = AttributeLimits {
+            count: limit(&get, ["OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"], &mut notes)
+                .unwrap_or(128),
+            value_length: limit(
+                &get,
+                ["OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"],
+                &mut notes,
+            ),
+        };
 
+        let resource_attributes = resource_attributes(&get, &mut notes);
         let service_name = get("OTEL_SERVICE_NAME")
-            .or_else(|| get("OTEL_RESOURCE_ATTRIBUTES").and_then(|attrs| resource_attribute(&attrs, "service.name")))
+            .or_else(|| resource_attributes.iter().find(|(key, _)| key == "service.name").map(|(_, name)| name.clone()))
             .unwrap_or_else(|| default_service.to_owned());
         let sdk_disabled = get("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"));
 
@@ -209,6 +238,7 @@ impl TelemetryConfig {
                 notes.push("OTLP export off: Honeycomb needs x-honeycomb-team=<API key> in OTEL_EXPORTER_OTLP_HEADERS (HONEYCOMB_API_KEY is empty?)".into());
                 return Ok(Self {
                     service_name,
+                    resource_attributes,
                     sdk_disabled,
                     otlp: None,
                     console,
@@ -216,6 +246,7 @@ impl TelemetryConfig {
                     notes,
                     shutdown_budget,
                     span_queue,
+                    attribute_limits,
                     stdout_buffer_lines,
                 });
             }
@@ -236,6 +267,7 @@ impl TelemetryConfig {
         let propagators = propagators(&get, &mut notes);
         Ok(Self {
             service_name,
+            resource_attributes,
             sdk_disabled,
             otlp,
             console,
@@ -243,9 +275,26 @@ impl TelemetryConfig {
             notes,
             shutdown_budget,
             span_queue,
+            attribute_limits,
             stdout_buffer_lines,
         })
     }
+}
+
+/// The first of `variables` that is set, as a whole number (0 included); a
+/// value that is not one is said and passed over, as the specification's
+/// common configuration rules ask.
+fn limit(get: &impl Fn(&str) -> Option<String>, variables: [&str; 2], notes: &mut Vec<String>) -> Option<usize> {
+    variables.into_iter().find_map(|variable| {
+        let value = get(variable)?;
+        match value.parse::<usize>() {
+            Ok(limit) if limit <= MAX_SPEC_INTEGER => Some(limit),
+            _ => {
+                notes.push(format!("{variable}={value:?} is not a whole number; ignored"));
+                None
+            }
+        }
+    })
 }
 
 /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` are read by the SDK's
@@ -300,18 +349,21 @@ fn compression(get: &impl Fn(&str) -> Option<String>) -> Result<bool, TelemetryE
 }
 
 /// `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT`, in
-/// milliseconds. As with opentelemetry-otlp a value that does not parse is
-/// passed over (the next one or the default applies), but said once.
-fn timeout(get: &impl Fn(&str) -> Option<String>, notes: &mut Vec<String>) -> std::time::Duration {
+/// milliseconds; 0 is no limit (`None`), as the specification's common
+/// configuration rules read a zero timeout. As with opentelemetry-otlp a
+/// value that does not parse is passed over (the next one or the default
+/// applies), but said once.
+fn timeout(get: &impl Fn(&str) -> Option<String>, notes: &mut Vec<String>) -> Option<std::time::Duration> {
     for variable in ["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"] {
         if let Some(value) = get(variable) {
             match value.parse() {
-                Ok(millis) => return std::time::Duration::from_millis(millis),
+                Ok(0) => return None,
+                Ok(millis) => return Some(std::time::Duration::from_millis(millis)),
                 Err(_) => notes.push(format!("{variable}={value:?} is not a whole number of milliseconds; ignored")),
             }
         }
     }
-    DEFAULT_TIMEOUT
+    Some(DEFAULT_TIMEOUT)
 }
 
 /// The spec's `name=value,name=value` list, values percent-decoded. The
@@ -343,28 +395,28 @@ fn header_pairs(variable: &'static str, list: &str) -> Result<Vec<ExportHeader>,
 /// `%XX` escapes decoded; a value with a broken escape, or that does not
 /// decode to UTF-8, is taken as written (as opentelemetry-otlp did).
 fn percent_decoded(value: &str) -> String {
+    strictly_percent_decoded(value).unwrap_or_else(|| value.to_owned())
+}
+
+/// `%XX` escapes decoded, or `None` for a broken escape or a result that is
+/// not UTF-8.
+fn strictly_percent_decoded(value: &str) -> Option<String> {
     if !value.contains('%') {
-        return value.to_owned();
+        return Some(value.to_owned());
     }
     let mut bytes = Vec::with_capacity(value.len());
     let mut rest = value.as_bytes();
     while let Some((&first, tail)) = rest.split_first() {
         if first == b'%' {
-            let Some(byte) = tail
-                .get(..2)
-                .and_then(|hex| std::str::from_utf8(hex).ok())
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-            else {
-                return value.to_owned();
-            };
-            bytes.push(byte);
+            let hex = tail.get(..2).filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))?;
+            bytes.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             rest = &tail[2..];
         } else {
             bytes.push(first);
             rest = tail;
         }
     }
-    String::from_utf8(bytes).unwrap_or_else(|_| value.to_owned())
+    String::from_utf8(bytes).ok()
 }
 
 /// `OTEL_PROPAGATORS`, with unsupported names noted and ignored.
@@ -389,13 +441,31 @@ fn propagators(get: &impl Fn(&str) -> Option<String>, notes: &mut Vec<String>) -
     }
 }
 
-/// `key=value` pairs, comma-separated (OTEL_RESOURCE_ATTRIBUTES).
-fn resource_attribute(attributes: &str, key: &str) -> Option<String> {
-    attributes
+/// `OTEL_RESOURCE_ATTRIBUTES`: `key=value` pairs, comma-separated, keys and
+/// values percent-decoded (the resource SDK specification: `,` and `=` in
+/// them MUST be percent-encoded). The SDK's own detector (0.33) takes them as
+/// written, so `my%20env` reached Honeycomb as is. As the specification
+/// asks, a list with an entry that is not `key=value` or does not decode is
+/// discarded whole, and said.
+fn resource_attributes(get: &impl Fn(&str) -> Option<String>, notes: &mut Vec<String>) -> Vec<(String, String)> {
+    let Some(list) = get("OTEL_RESOURCE_ATTRIBUTES") else { return Vec::new() };
+    let decoded: Option<Vec<(String, String)>> = list
         .split(',')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| k.trim() == key)
-        .map(|(_, v)| v.trim().to_owned())
+        .filter(|entry| !entry.trim().is_empty())
+        .map(|entry| {
+            let (key, value) = entry.split_once('=')?;
+            let key = strictly_percent_decoded(key.trim())?;
+            let value = strictly_percent_decoded(value.trim())?;
+            (!key.is_empty()).then_some((key, value))
+        })
+        .collect();
+    decoded.unwrap_or_else(|| {
+        // The values are not shown: a resource may name internal hosts.
+        notes.push(
+            "OTEL_RESOURCE_ATTRIBUTES is not a list of key=value pairs with valid %XX escapes; it is ignored".into(),
+        );
+        Vec::new()
+    })
 }
 
 /// An endpoint must be an http(s) URL with a host. Honeycomb's gRPC form
@@ -567,14 +637,17 @@ mod tests {
         assert_eq!(sent, [("x-honeycomb-team", "a b,c"), ("raw", "100%")]);
         assert_eq!(otlp.header_names, ["x-honeycomb-team", "empty", "raw"]);
         assert!(otlp.gzip);
-        assert_eq!(otlp.timeout, std::time::Duration::from_millis(2500));
+        assert_eq!(otlp.timeout, Some(std::time::Duration::from_millis(2500)));
         assert_eq!(c.notes.len(), 1, "the timeout that does not parse is said: {:?}", c.notes);
         assert!(!format!("{:?}", otlp.headers).contains("a b"), "Debug hides the values");
 
         let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]).unwrap();
         let otlp = c.otlp.unwrap();
         assert!(!otlp.gzip && otlp.headers.is_empty());
-        assert_eq!(otlp.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(otlp.timeout, Some(DEFAULT_TIMEOUT));
+        let c =
+            config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("OTEL_EXPORTER_OTLP_TIMEOUT", "0")]).unwrap();
+        assert_eq!(c.otlp.unwrap().timeout, None, "0 is no limit");
 
         for value in ["zstd", "deflate"] {
             let err =
@@ -633,6 +706,48 @@ mod tests {
             config(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs"), ("OTEL_SERVICE_NAME", "named")]).unwrap();
         assert_eq!(c.service_name, "named");
         assert!(config(&[("OTEL_SDK_DISABLED", "TRUE")]).unwrap().sdk_disabled);
+    }
+
+    #[test]
+    fn attribute_limits_prefer_the_span_variables_to_the_general_ones() {
+        let limits = |vars: &[(&str, &str)]| config(vars).unwrap().attribute_limits;
+        assert_eq!(limits(&[]), AttributeLimits { count: 128, value_length: None });
+        let general = [("OTEL_ATTRIBUTE_COUNT_LIMIT", "3"), ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "10")];
+        assert_eq!(limits(&general), AttributeLimits { count: 3, value_length: Some(10) });
+        let both = [
+            general[0],
+            general[1],
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "5"),
+            ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "0"),
+        ];
+        assert_eq!(limits(&both), AttributeLimits { count: 5, value_length: Some(0) });
+        let c = config(&[("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "many"), general[0]]).unwrap();
+        assert_eq!(c.attribute_limits.count, 3, "the general one, after a note");
+        assert!(c.notes.iter().any(|note| note.contains("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT")), "{:?}", c.notes);
+    }
+
+    #[test]
+    fn resource_attributes_are_percent_decoded() {
+        let c = config(&[(
+            "OTEL_RESOURCE_ATTRIBUTES",
+            " deployment.environment = my%20env ,service.name=users%2Dsvc,k%3Dey=a%2Cb%3Dc,",
+        )])
+        .unwrap();
+        let expected = [("deployment.environment", "my env"), ("service.name", "users-svc"), ("k=ey", "a,b=c")];
+        let attributes: Vec<(&str, &str)> =
+            c.resource_attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(attributes, expected);
+        assert_eq!(c.service_name, "users-svc");
+    }
+
+    #[test]
+    fn a_resource_attribute_list_that_does_not_decode_is_discarded_whole_and_said() {
+        for list in ["service.name=from-attrs,broken=%zz", "service.name=from-attrs,no-equals", "=value", "k=%C3"] {
+            let c = config(&[("OTEL_RESOURCE_ATTRIBUTES", list)]).unwrap();
+            assert!(c.resource_attributes.is_empty(), "{list}");
+            assert_eq!(c.service_name, "activities", "{list}");
+            assert!(c.notes.iter().any(|note| note.contains("OTEL_RESOURCE_ATTRIBUTES")), "{list}: {:?}", c.notes);
+        }
     }
 
     #[test]

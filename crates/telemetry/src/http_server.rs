@@ -245,7 +245,9 @@ fn after_request<B>(response: &mut ServiceResponse<B>, started: Instant, xray: b
     let context = Span::current().context();
     let span = context.span();
     let ids = span.span_context();
-    if ids.is_valid() {
+    // A remote context is the caller's own, passed through with the SDK
+    // disabled (bridge.rs, `PassedThrough`): no span of ours to name.
+    if ids.is_valid() && !ids.is_remote() {
         let value = crate::propagation::traceparent(ids, ids.trace_flags().to_u8());
         if let Ok(value) = HeaderValue::try_from(value) {
             response.headers_mut().insert(HeaderName::from_static("traceresponse"), value);

@@ -95,12 +95,14 @@ pub fn init_with(service: &'static str, env: &Env) -> Result<Telemetry, Telemetr
     let logs = rust_log::RustLogFilter::new(logs, env.get("RUST_LOG").as_deref())?;
 
     let service_name = config.service_name.clone();
+    // Propagation stays on with the SDK disabled: a request's trace context
+    // still passes through to the services it calls (bridge.rs, `PassedThrough`).
+    opentelemetry::global::set_text_map_propagator(propagation::composite(&config.propagators));
     let (span_layer, spans) = if config.sdk_disabled {
         (None, None)
     } else {
         let instance = instance::instance_id(&config.service_name);
         let pipeline = Arc::new(traces::SpanPipeline::new(&config, &xray_config, &instance)?);
-        opentelemetry::global::set_text_map_propagator(propagation::composite(&config.propagators));
         let layer = bridge::OtelLayer::new(pipeline.clone());
         (Some(layer), Some(pipeline))
     };

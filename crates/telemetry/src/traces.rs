@@ -13,21 +13,22 @@ use std::{
 };
 
 use opentelemetry::{
-    Context, InstrumentationScope, KeyValue,
+    Array, Context, InstrumentationScope, KeyValue, StringValue, Value,
     trace::{SpanContext, SpanId, SpanKind, TraceId},
 };
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
+    resource::TelemetryResourceDetector,
     trace::{Config, IdGenerator, SamplingResult, ShouldSample, SpanData, SpanExporter},
 };
 
 use crate::{
     batch::BatchExport,
-    config::{SpanQueueLimits, TelemetryConfig},
+    config::{AttributeLimits, SpanQueueLimits, TelemetryConfig},
     console::ConsoleExporter,
     error::TelemetryError,
-    otlp::OtlpExporter,
+    otlp::{self, OtlpExporter},
     span_budget::{SpanBudget, held_bytes},
     xray::{self, XrayConfig, XrayIdGenerator},
 };
@@ -41,16 +42,20 @@ pub(crate) struct SpanPipeline {
     ids: XrayIdGenerator,
     processor: Fanout,
     scope: InstrumentationScope,
-    /// `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, as the SDK reads it (default 128).
-    attribute_limit: usize,
+    attribute_limits: AttributeLimits,
     shut_down: AtomicBool,
 }
 
 impl SpanPipeline {
     pub(crate) fn new(config: &TelemetryConfig, xray: &XrayConfig, instance_id: &str) -> Result<Self, TelemetryError> {
-        // Resource::builder() already reads OTEL_RESOURCE_ATTRIBUTES; the name is
-        // set explicitly because ours has a code default the SDK does not know.
-        let resource = Resource::builder()
+        // OTEL_RESOURCE_ATTRIBUTES as config.rs decoded it (the SDK's env
+        // detector takes them undecoded), then the name, which has a code
+        // default the SDK does not know.
+        let resource = Resource::builder_empty()
+            .with_detector(Box::new(TelemetryResourceDetector))
+            .with_attributes(
+                config.resource_attributes.iter().map(|(key, value)| KeyValue::new(key.clone(), value.clone())),
+            )
             .with_service_name(config.service_name.clone())
             .with_attribute(KeyValue::new("service.instance.id", instance_id.to_owned()))
             .build();
@@ -65,7 +70,9 @@ impl SpanPipeline {
         let mut processor = Fanout::new(config.span_queue, resource);
         if let Some(otlp) = &config.otlp {
             // Endpoint, headers, compression and timeout as read and checked in config.rs.
-            processor.add("otlp", OtlpExporter::new(otlp)?, SpanContext::is_sampled)?;
+            let exporter = OtlpExporter::new(otlp)?;
+            processor.stops.push(exporter.stop_signal());
+            processor.add("otlp", exporter, SpanContext::is_sampled)?;
         }
         if config.console {
             processor.add("console", ConsoleExporter::default(), SpanContext::is_sampled)?;
@@ -84,7 +91,7 @@ impl SpanPipeline {
             // life of the process (one pipeline per process, leaked once) the
             // copy is free, where an owned name was an allocation a span.
             scope: InstrumentationScope::builder(&*Box::leak(config.service_name.clone().into_boxed_str())).build(),
-            attribute_limit: sdk.span_limits.max_attributes_per_span as usize,
+            attribute_limits: config.attribute_limits,
             shut_down: AtomicBool::new(false),
         })
     }
@@ -114,10 +121,17 @@ impl SpanPipeline {
         self.sampler.should_sample(Some(parent), trace_id, name, kind, attributes, &[])
     }
 
-    /// Drops the attributes past the limit, as the SDK does; returns how many.
+    /// Drops the attributes past the count limit, as the SDK does, and cuts
+    /// string values past the length limit; returns how many were dropped.
     pub(crate) fn limit_attributes(&self, attributes: &mut Vec<KeyValue>) -> u32 {
-        let dropped = attributes.len().saturating_sub(self.attribute_limit);
-        attributes.truncate(self.attribute_limit);
+        let AttributeLimits { count, value_length } = self.attribute_limits;
+        let dropped = attributes.len().saturating_sub(count);
+        attributes.truncate(count);
+        if let Some(length) = value_length {
+            for attribute in attributes.iter_mut() {
+                cut_to(&mut attribute.value, length);
+            }
+        }
         u32::try_from(dropped).unwrap_or(u32::MAX)
     }
 
@@ -142,6 +156,30 @@ impl SpanPipeline {
     }
 }
 
+/// Cuts a string value, or each string of an array, to `length` characters
+/// (the specification counts characters, not bytes).
+fn cut_to(value: &mut Value, length: usize) {
+    let cut = |text: &StringValue| {
+        let end = text.as_str().char_indices().nth(length).map(|(at, _)| at)?;
+        Some(StringValue::from(text.as_str()[..end].to_owned()))
+    };
+    match value {
+        Value::String(text) => {
+            if let Some(shorter) = cut(text) {
+                *text = shorter;
+            }
+        }
+        Value::Array(Array::String(texts)) => {
+            for text in texts {
+                if let Some(shorter) = cut(text) {
+                    *text = shorter;
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Hands each exporter's queue only the spans it exports, and only while they
 /// fit its [`SpanBudget`]: spans recorded for X-Ray alone are not sampled for
 /// OTLP (and the other way round). A span is copied only when more than one
@@ -149,6 +187,9 @@ impl SpanPipeline {
 #[derive(Debug)]
 struct Fanout {
     processors: Vec<Taker>,
+    /// Raised first at shutdown: exporters waiting to try a batch again
+    /// stop waiting, so the last flush has the budget.
+    stops: Vec<Arc<otlp::Stop>>,
     limits: SpanQueueLimits,
     resource: Resource,
 }
@@ -165,7 +206,7 @@ type Keep = fn(&SpanContext) -> bool;
 
 impl Fanout {
     fn new(limits: SpanQueueLimits, resource: Resource) -> Self {
-        Self { processors: Vec::new(), limits, resource }
+        Self { processors: Vec::new(), stops: Vec::new(), limits, resource }
     }
 
     /// A batch queue for `exporter`, and its thread.
@@ -205,6 +246,9 @@ impl Fanout {
     /// not use up the time of the others.
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         let deadline = std::time::Instant::now() + timeout;
+        for stop in &self.stops {
+            stop.raise();
+        }
         let told: Vec<OTelSdkResult> = self.processors.iter().map(|taker| taker.processor.stop()).collect();
         // Every queue is waited for even when one fails.
         let mut result = Ok(());
@@ -317,6 +361,22 @@ mod tests {
             }
             Ok(())
         }
+    }
+
+    #[test]
+    fn long_string_values_are_cut_by_characters() {
+        let mut value = Value::from("Straße über alles");
+        cut_to(&mut value, 6);
+        assert_eq!(value, Value::from("Straße"));
+        let mut short = Value::from("ab");
+        cut_to(&mut short, 6);
+        assert_eq!(short, Value::from("ab"));
+        let mut texts = Value::Array(Array::String(vec!["ééé".into(), "a".into()]));
+        cut_to(&mut texts, 2);
+        assert_eq!(texts, Value::Array(Array::String(vec!["éé".into(), "a".into()])));
+        let mut number = Value::I64(123_456);
+        cut_to(&mut number, 1);
+        assert_eq!(number, Value::I64(123_456), "only strings are cut");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::{
     io::Write as _,
     sync::{
-        Mutex,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
@@ -19,11 +19,14 @@ use opentelemetry_sdk::{
 use reqwest::{
     StatusCode,
     blocking::Client,
-    header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT},
+    header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT},
 };
 use url::Url;
 
-use super::encode::{self, EncodedResource};
+use super::{
+    encode::{self, EncodedResource},
+    retry::{self, RetryPolicy, Stop},
+};
 use crate::{
     config::{self, OtlpTarget},
     error::TelemetryError,
@@ -40,7 +43,7 @@ pub(crate) enum ExportError {
     Rejected { endpoint: String, status: StatusCode },
     // The answer's body is not shown: collectors may echo the request's key.
     #[error("POST {endpoint}: answered {status}")]
-    Status { endpoint: String, status: StatusCode },
+    Status { endpoint: String, status: StatusCode, retry_after: Option<Duration> },
     #[error("gzip: {0}")]
     Gzip(#[from] std::io::Error),
 }
@@ -59,6 +62,9 @@ pub(crate) struct OtlpExporter {
     /// The encoded request, reused from batch to batch. Exports come one at
     /// a time from the processor's thread: the lock is never contended.
     body: Mutex<Vec<u8>>,
+    retry: RetryPolicy,
+    /// Raised when the service stops: no more waiting between tries.
+    stop: Arc<Stop>,
     shut_down: AtomicBool,
 }
 
@@ -92,8 +98,16 @@ impl OtlpExporter {
             gzip: target.gzip,
             resource: EncodedResource::default(),
             body: Mutex::new(Vec::new()),
+            retry: RetryPolicy::default(),
+            stop: Arc::default(),
             shut_down: AtomicBool::new(false),
         })
+    }
+
+    /// What, raised, ends the waits between tries: from then on each batch
+    /// is tried once (the last flush at shutdown has its own budget).
+    pub(crate) fn stop_signal(&self) -> Arc<Stop> {
+        self.stop.clone()
     }
 
     fn send(&self, batch: &[SpanData]) -> Result<(), ExportError> {
@@ -114,7 +128,7 @@ impl OtlpExporter {
             // request with OTLP on, scripts/bench --instructions).
             (Bytes::from(std::mem::take(&mut *body)), None)
         };
-        let outcome = self.post(payload.clone(), encoding);
+        let outcome = self.post_with_retries(&payload, encoding);
         // Taken back for the next batch once reqwest has let go of it (it
         // has when the answer is in); if not, the next batch grows a new one.
         if !self.gzip
@@ -123,6 +137,28 @@ impl OtlpExporter {
             *body = Vec::from(buffer);
         }
         outcome
+    }
+
+    /// Posts, and posts again after a transient failure as [`RetryPolicy`]
+    /// says, until the service stops.
+    fn post_with_retries(&self, payload: &Bytes, encoding: Option<HeaderValue>) -> Result<(), ExportError> {
+        let mut retry = 0;
+        loop {
+            let err = match self.post(payload.clone(), encoding.clone()) {
+                Ok(()) => return Ok(()),
+                Err(err) => err,
+            };
+            let retry_after = match &err {
+                ExportError::Transport { .. } => None,
+                ExportError::Status { status, retry_after, .. } if transient(*status) => *retry_after,
+                _ => return Err(err),
+            };
+            retry += 1;
+            let Some(delay) = self.retry.delay(retry, retry_after) else { return Err(err) };
+            if !self.stop.wait(delay) {
+                return Err(err);
+            }
+        }
     }
 
     fn post(&self, payload: Bytes, encoding: Option<HeaderValue>) -> Result<(), ExportError> {
@@ -154,15 +190,34 @@ impl OtlpExporter {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 Err(ExportError::Rejected { endpoint: endpoint(), status })
             }
-            _ => Err(ExportError::Status { endpoint: endpoint(), status }),
+            _ => {
+                let retry_after = response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|value| retry::retry_after(value, std::time::SystemTime::now()));
+                Err(ExportError::Status { endpoint: endpoint(), status, retry_after })
+            }
         }
     }
 }
 
+/// The answers the OTLP/HTTP specification says to retry; every other 4xx
+/// and 5xx is final.
+fn transient(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS
+            | StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT
+    )
+}
+
 /// reqwest's blocking client runs its own runtime, which may be neither
 /// built nor dropped inside an async one (services start inside tokio): it is
-/// built on a thread of its own, like opentelemetry-otlp did.
-fn blocking_client(timeout: Duration) -> Result<Client, TelemetryError> {
+/// built on a thread of its own, like opentelemetry-otlp did. `None`: no
+/// time limit.
+fn blocking_client(timeout: Option<Duration>) -> Result<Client, TelemetryError> {
     std::thread::spawn(move || Client::builder().timeout(timeout).build())
         .join()
         .map_err(|_| TelemetryError::Exporter("building the HTTP client panicked".into()))?
@@ -208,20 +263,23 @@ mod tests {
     /// Answers one request with `status` (and a body echoing a key, as some
     /// collectors do); hands back the request's head and body.
     fn answer_once(status: &'static str) -> (Url, JoinHandle<Received>) {
-        let (url, server) = answer(1, status);
+        let (url, server) = answer(&[status]);
         (url, std::thread::spawn(move || server.join().unwrap().remove(0)))
     }
 
     /// A request as the server read it: its head and its body.
     type Received = (String, Vec<u8>);
 
-    /// Answers `times` requests, each on its own connection, with `status`.
-    fn answer(times: usize, status: &'static str) -> (Url, JoinHandle<Vec<Received>>) {
+    /// Answers one request per status, each on its own connection; a status
+    /// may carry header lines after it (`"429 Too Many Requests\r\nretry-after: 0"`).
+    fn answer(statuses: &[&'static str]) -> (Url, JoinHandle<Vec<Received>>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = Url::parse(&format!("http://{}/v1/traces?api_key=QUERYKEY", listener.local_addr().unwrap())).unwrap();
+        let statuses = statuses.to_vec();
         let server = std::thread::spawn(move || {
-            (0..times)
-                .map(|_| {
+            statuses
+                .into_iter()
+                .map(|status| {
                     let (stream, _) = listener.accept().unwrap();
                     let mut reader = BufReader::new(stream);
                     let mut head = String::new();
@@ -246,20 +304,32 @@ mod tests {
         (url, server)
     }
 
+    /// Retries a millisecond apart: the tests wait for nothing.
+    const QUICK: RetryPolicy = RetryPolicy {
+        max_attempts: 5,
+        first_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(2),
+        max_retry_after: Duration::from_secs(1),
+    };
+
+    fn exporter(url: Url, gzip: bool) -> OtlpExporter {
+        OtlpExporter { retry: QUICK, ..OtlpExporter::new(&target(url, gzip)).unwrap() }
+    }
+
     fn target(url: Url, gzip: bool) -> OtlpTarget {
         OtlpTarget {
             traces_endpoint: url,
             header_names: vec!["x-honeycomb-team".into()],
             headers: vec![ExportHeader { name: "x-honeycomb-team".into(), value: "SECRETKEY".into() }],
             gzip,
-            timeout: Duration::from_secs(5),
+            timeout: Some(Duration::from_secs(5)),
         }
     }
 
     #[test]
     fn posts_protobuf_with_the_configured_headers() {
         let (url, server) = answer_once("200 OK");
-        let exporter = OtlpExporter::new(&target(url, false)).unwrap();
+        let exporter = exporter(url, false);
         exporter.send(&[]).unwrap();
         let (head, body) = server.join().unwrap();
         let head = head.to_ascii_lowercase();
@@ -276,8 +346,8 @@ mod tests {
     fn each_batch_gets_its_own_body_whether_or_not_the_buffer_came_back() {
         // Whether reqwest has let go of the lent buffer when the answer is
         // in depends on its connection task: either way the next body is whole.
-        let (url, server) = answer(2, "200 OK");
-        let exporter = OtlpExporter::new(&target(url, false)).unwrap();
+        let (url, server) = answer(&["200 OK"; 2]);
+        let exporter = exporter(url, false);
         exporter.send(&[]).unwrap();
         exporter.send(&[]).unwrap();
         let bodies = server.join().unwrap();
@@ -289,7 +359,7 @@ mod tests {
     #[test]
     fn gzip_when_asked() {
         let (url, server) = answer_once("200 OK");
-        OtlpExporter::new(&target(url, true)).unwrap().send(&[]).unwrap();
+        exporter(url, true).send(&[]).unwrap();
         let (head, body) = server.join().unwrap();
         assert!(head.to_ascii_lowercase().contains("content-encoding: gzip"), "{head}");
         let mut decoded = Vec::new();
@@ -307,7 +377,7 @@ mod tests {
             ("500 Internal Server Error", "answered 500 Internal Server Error"),
         ] {
             let (url, server) = answer_once(status);
-            let err = OtlpExporter::new(&target(url, false)).unwrap().send(&[]).unwrap_err().to_string();
+            let err = exporter(url, false).send(&[]).unwrap_err().to_string();
             server.join().unwrap();
             assert!(err.contains(says), "{err}");
             assert!(!err.contains("SECRETKEY") && !err.contains("QUERYKEY"), "{err}");
@@ -315,9 +385,58 @@ mod tests {
     }
 
     #[test]
+    fn transient_failures_are_tried_again_with_the_same_body() {
+        let (url, server) = answer(&[
+            "503 Service Unavailable",
+            "429 Too Many Requests\r\nretry-after: 0",
+            "502 Bad Gateway",
+            "504 Gateway Timeout",
+            "200 OK",
+        ]);
+        exporter(url, false).send(&[]).unwrap();
+        let bodies: Vec<Vec<u8>> = server.join().unwrap().into_iter().map(|(_, body)| body).collect();
+        assert_eq!(bodies.len(), 5);
+        assert!(bodies.iter().all(|body| *body == bodies[0] && !body.is_empty()));
+    }
+
+    #[test]
+    fn other_failures_and_long_pauses_are_final() {
+        // Were either tried again, the second try would find nobody
+        // listening and fail for another reason than the answer.
+        for (status, says) in [
+            ("400 Bad Request", "answered 400"),
+            ("500 Internal Server Error", "answered 500"),
+            ("429 Too Many Requests\r\nretry-after: 3600", "answered 429"),
+        ] {
+            let (url, server) = answer_once(status);
+            let err = exporter(url, false).send(&[]).unwrap_err().to_string();
+            server.join().unwrap();
+            assert!(err.contains(says), "{status}: {err}");
+        }
+    }
+
+    #[test]
+    fn tries_are_bounded() {
+        let (url, server) = answer(&["503 Service Unavailable"; 5]);
+        let err = exporter(url, false).send(&[]).unwrap_err().to_string();
+        assert_eq!(server.join().unwrap().len(), 5);
+        assert!(err.contains("answered 503"), "{err}");
+    }
+
+    #[test]
+    fn once_stopped_a_batch_is_tried_once() {
+        let (url, server) = answer_once("503 Service Unavailable");
+        let exporter = exporter(url, false);
+        exporter.stop_signal().raise();
+        let err = exporter.send(&[]).unwrap_err().to_string();
+        server.join().unwrap();
+        assert!(err.contains("answered 503"), "not tried again: {err}");
+    }
+
+    #[test]
     fn nothing_is_sent_after_shutdown() {
         let url = Url::parse("http://127.0.0.1:9/v1/traces").unwrap();
-        let exporter = OtlpExporter::new(&target(url, false)).unwrap();
+        let exporter = exporter(url, false);
         exporter.shutdown_with_timeout(Duration::from_secs(1)).unwrap();
         assert!(matches!(exporter.send(&[]), Err(ExportError::ShutDown)));
         assert!(exporter.shutdown_with_timeout(Duration::from_secs(1)).is_err());
@@ -326,7 +445,7 @@ mod tests {
     #[test]
     fn an_unreachable_endpoint_is_said_without_its_query() {
         let url = Url::parse("http://127.0.0.1:9/v1/traces?api_key=QUERYKEY").unwrap();
-        let err = OtlpExporter::new(&target(url, false)).unwrap().send(&[]).unwrap_err().to_string();
+        let err = exporter(url, false).send(&[]).unwrap_err().to_string();
         assert!(err.contains("http://127.0.0.1:9/v1/traces") && !err.contains("QUERYKEY"), "{err}");
     }
 }

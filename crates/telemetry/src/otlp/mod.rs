@@ -11,5 +11,7 @@
 
 mod encode;
 mod exporter;
+mod retry;
 
 pub(crate) use exporter::OtlpExporter;
+pub(crate) use retry::Stop;

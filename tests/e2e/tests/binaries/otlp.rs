@@ -64,12 +64,16 @@ impl ReceivedSpan {
 pub struct Export {
     pub headers: Vec<(String, String)>,
     pub gzip: bool,
+    /// Each resource's attributes, as text.
+    pub resources: Vec<Vec<(String, String)>>,
 }
 
 #[derive(Default)]
 struct Received {
     spans: Vec<ReceivedSpan>,
     exports: Vec<Export>,
+    /// Answered, in order, before any export is taken (and then 200).
+    failures: Vec<u16>,
 }
 
 pub struct Receiver {
@@ -79,7 +83,13 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn start() -> Self {
-        let received: Arc<Mutex<Received>> = Arc::default();
+        Self::start_failing(&[])
+    }
+
+    /// A receiver that first answers `failures` (HTTP statuses, each with
+    /// `Retry-After: 0`), one per export, taking none of them.
+    pub fn start_failing(failures: &[u16]) -> Self {
+        let received = Arc::new(Mutex::new(Received { failures: failures.to_vec(), ..Received::default() }));
         let state = web::Data::from(received.clone());
         let endpoint = e2e::serve_on_loopback(move |config| {
             config.app_data(state.clone()).app_data(web::PayloadConfig::new(64 << 20)).route(
@@ -101,7 +111,25 @@ impl Receiver {
                             .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
                             .collect();
                         let mut received = state.lock().unwrap();
-                        received.exports.push(Export { headers, gzip });
+                        if !received.failures.is_empty() {
+                            let status = received.failures.remove(0);
+                            return HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+                                .insert_header(("retry-after", "0"))
+                                .finish();
+                        }
+                        let resources = export
+                            .resource_spans
+                            .iter()
+                            .map(|resource_spans| {
+                                let attributes = resource_spans.resource.as_ref().map(|r| r.attributes.as_slice());
+                                attributes
+                                    .unwrap_or_default()
+                                    .iter()
+                                    .map(|kv| (kv.key.clone(), value_text(kv.value.as_ref())))
+                                    .collect()
+                            })
+                            .collect();
+                        received.exports.push(Export { headers, gzip, resources });
                         for resource_spans in export.resource_spans {
                             let service = resource_spans
                                 .resource

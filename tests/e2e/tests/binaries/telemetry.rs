@@ -201,7 +201,102 @@ async fn inbound_trace_headers_are_continued_and_w3c_wins() {
     let response = client.get(&home).header("x-amzn-trace-id", "Root=nonsense;Parent=x").send().await.unwrap();
     assert_eq!(response.status(), 200);
     trace_id_of(&response);
+
+    // Only W3C's exact form is continued (the SDK's parser took these).
+    for (malformed, would_continue) in [
+        ("00-1-2-01", "00000000000000000000000000000001"),
+        ("00-+af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "0af7651916cd43dd8448eb211c80319c"),
+        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-", "0af7651916cd43dd8448eb211c80319c"),
+    ] {
+        let response = client.get(&home).header("traceparent", malformed).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_ne!(trace_id_of(&response), would_continue, "{malformed}");
+    }
     drop(stack);
+}
+
+/// `OTEL_SDK_DISABLED=true` turns spans off, not propagation (the SDK
+/// environment variables' specification): a service in the middle with
+/// telemetry off still hands the caller's trace to the services it calls.
+#[tokio::test]
+async fn with_the_sdk_disabled_trace_headers_still_pass_through() {
+    let receiver = Receiver::start();
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let users = Service::start(
+        "users",
+        &[
+            ("CRUDDUR_DATA_DIR", data_dir),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    let users_url = users.url("");
+    let activities = Service::start(
+        "activities",
+        &[("CRUDDUR_DATA_DIR", data_dir), ("OTEL_SDK_DISABLED", "true"), ("USERS_URL", &users_url)],
+    );
+    let (trace, caller) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let response = reqwest::Client::new()
+        .get(activities.url("/api/activities/home"))
+        .header("traceparent", format!("00-{trace}-{caller}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("traceresponse").is_none(), "the edge made no span to name");
+
+    let spans = receiver.wait_for_trace(trace, |spans| !servers(spans, "users").is_empty()).await;
+    let users_span = servers(&spans, "users")[0];
+    assert_eq!(users_span.parent_span_id(), caller, "users continues the edge's caller");
+    assert!(spans.iter().all(|span| span.service == "users"), "the edge exported nothing");
+    drop((activities, users));
+}
+
+/// A collector that answers 503 and 429 for a while (a restart, a rate
+/// limit) gets the batch once it recovers: OTLP's retryable answers are
+/// tried again, as the exporter specification asks.
+#[tokio::test]
+async fn spans_refused_for_a_while_arrive_once_the_collector_recovers() {
+    let receiver = Receiver::start_failing(&[503, 429, 502]);
+    let data = tempfile::tempdir().unwrap();
+    let users = Service::start(
+        "users",
+        &[
+            ("CRUDDUR_DATA_DIR", data.path().to_str().unwrap()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    let response = reqwest::get(users.url("/api/health-check")).await.unwrap();
+    let trace = trace_id_of(&response);
+    let spans = receiver.wait_for_trace(&trace, |spans| !servers(spans, "users").is_empty()).await;
+    assert_eq!(servers(&spans, "users")[0].span.name, "GET /api/health-check");
+    drop(users);
+}
+
+/// `OTEL_RESOURCE_ATTRIBUTES` is percent-decoded, as the resource SDK
+/// specification says (`,` and `=` in a value must be escaped).
+#[tokio::test]
+async fn resource_attributes_arrive_decoded() {
+    let receiver = Receiver::start();
+    let data = tempfile::tempdir().unwrap();
+    let users = Service::start(
+        "users",
+        &[
+            ("CRUDDUR_DATA_DIR", data.path().to_str().unwrap()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=my%20env,team=a%2Cb"),
+        ],
+    );
+    let response = reqwest::get(users.url("/api/health-check")).await.unwrap();
+    receiver.wait_for_trace(&trace_id_of(&response), |spans| !spans.is_empty()).await;
+    let resource = &receiver.exports()[0].resources[0];
+    for expected in [("deployment.environment", "my env"), ("team", "a,b"), ("service.name", "users")] {
+        assert!(resource.iter().any(|(k, v)| (k.as_str(), v.as_str()) == expected), "{expected:?} in {resource:?}");
+    }
+    drop(users);
 }
 
 /// `count` home requests, each answered 200, a little apart so batches go
