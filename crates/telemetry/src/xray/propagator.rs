@@ -127,7 +127,6 @@ impl TextMapPropagator for XrayPropagator {
         if !context.is_valid() {
             return;
         }
-        let sampled = decision(context.trace_state()).unwrap_or(context.is_sampled());
         // `Root=…;Parent=…;Sampled=…`, from stack buffers: a `format!` of
         // the two ids went through the formatting machinery digit by digit.
         let mut value = String::with_capacity(72);
@@ -135,7 +134,15 @@ impl TextMapPropagator for XrayPropagator {
         value.push_str(XrayTraceId(context.trace_id()).to_hex().as_str());
         value.push_str(";Parent=");
         value.push_str(crate::hex_ids::span_hex(context.span_id()).as_str());
-        value.push_str(if sampled { ";Sampled=1" } else { ";Sampled=0" });
+        // No decision when nothing here sampled: a context passed through
+        // with the SDK disabled that came without one. The next service's
+        // rules decide, as they would have here; W3C's sampled flag is
+        // OpenTelemetry's decision, not X-Ray's.
+        match decision(context.trace_state()) {
+            Some(true) => value.push_str(";Sampled=1"),
+            Some(false) => value.push_str(";Sampled=0"),
+            None => {}
+        }
         injector.set(HEADER, value);
     }
 
@@ -199,6 +206,24 @@ mod tests {
         let map: HashMap<String, String> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let cx = TraceContextPropagator::new().extract(&map);
         XrayPropagator.extract_with_context(&cx, &map).span().span_context().clone()
+    }
+
+    fn injected(context: SpanContext) -> String {
+        let mut headers = HashMap::new();
+        XrayPropagator.inject_context(&Context::new().with_remote_span_context(context), &mut headers);
+        headers.remove(HEADER).unwrap()
+    }
+
+    #[test]
+    fn a_context_without_a_decision_leaves_it_to_the_next_service() {
+        // What passes through a service with the SDK disabled: W3C's
+        // sampled flag is OpenTelemetry's, not a decision of X-Ray's.
+        let w3c = extract(&[("traceparent", "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01")]);
+        assert_eq!(injected(w3c), format!("Root={ROOT};Parent=53995c3f42cd8ad8"));
+        let asked = extract(&[(HEADER, &format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=?"))]);
+        assert_eq!(injected(asked), format!("Root={ROOT};Parent=53995c3f42cd8ad8"));
+        let decided = extract(&[(HEADER, &format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=0"))]);
+        assert_eq!(injected(decided), format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=0"));
     }
 
     #[test]
@@ -311,11 +336,11 @@ mod tests {
     fn injects_root_parent_and_x_rays_decision() {
         let trace_id = TraceId::from_hex("5759e988bd862e3fe1be46a994272793").unwrap();
         let span_id = SpanId::from_hex("53995c3f42cd8ad8").unwrap();
-        for (trace_state, flags, sampled) in [
-            ("xray=0", TraceFlags::SAMPLED, "0"),
-            ("xray=1", TraceFlags::default(), "1"),
-            ("", TraceFlags::SAMPLED, "1"),
-        ] {
+        // X-Ray's decision, whatever OpenTelemetry's flag says (with none,
+        // see a_context_without_a_decision_leaves_it_to_the_next_service).
+        for (trace_state, flags, sampled) in
+            [("xray=0", TraceFlags::SAMPLED, "0"), ("xray=1", TraceFlags::default(), "1")]
+        {
             let trace_state: TraceState = trace_state.parse().unwrap();
             let context = SpanContext::new(trace_id, span_id, flags, false, trace_state);
             let mut headers = HashMap::new();
