@@ -22,6 +22,10 @@ pub(super) struct Shared {
     pub enabled: AtomicBool,
     /// Lines lost, for the report at shutdown.
     pub dropped: AtomicU64,
+    /// Lines the shipper took off the queue and has not shipped yet (those
+    /// of a call in flight included): lost with them if shutdown's budget
+    /// runs out first, and said.
+    pub held: AtomicU64,
     pub queue_full_reported: AtomicBool,
     pub failure_reported: AtomicBool,
     /// Bytes of the lines on the queue, and the most it may hold.
@@ -34,6 +38,7 @@ impl Shared {
         Self {
             enabled: AtomicBool::new(true),
             dropped: AtomicU64::new(0),
+            held: AtomicU64::new(0),
             queue_full_reported: AtomicBool::new(false),
             failure_reported: AtomicBool::new(false),
             queued_bytes: AtomicUsize::new(0),

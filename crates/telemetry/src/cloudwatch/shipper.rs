@@ -90,6 +90,7 @@ impl Shipper {
             tracing::warn!(
                 target: "telemetry",
                 queued_lines = queued,
+                held_lines = self.shared.held.load(Ordering::Relaxed),
                 "CloudWatch did not take the last log lines within the shutdown budget; they are lost"
             );
         }
@@ -212,6 +213,7 @@ impl Sender {
         }
         self.pending_bytes += event.size();
         self.pending.push(event);
+        self.shared.held.store(self.pending.len() as u64, Ordering::Relaxed);
     }
 
     fn lose(&self, lines: u64) {
@@ -264,6 +266,8 @@ impl Sender {
                 self.push(event);
             }
         }
+        // Until here, the lines of the calls just made counted as held.
+        self.shared.held.store(self.pending.len() as u64, Ordering::Relaxed);
         match failure {
             Some(err) => self.failed(err),
             None => {
@@ -395,10 +399,15 @@ where
     match err {
         SdkError::ServiceError(service) => match service.err().code().unwrap_or_default() {
             "ResourceNotFoundException" => SendError::Gone(reason),
-            code if code.contains("Throttl") || code == "ServiceUnavailableException" || code == "InternalFailure" => {
-                SendError::Unavailable(reason)
-            }
-            _ => SendError::Refused(reason),
+            // What the batch itself holds: sending it again changes nothing.
+            "InvalidParameterException"
+            | "ValidationException"
+            | "SerializationException"
+            | "DataAlreadyAcceptedException" => SendError::Refused(reason),
+            // Everything else is about the moment, not the batch: throttling,
+            // a service fault, or credentials refused or expired (a role's
+            // keys rotating, a clock skew, a policy fixed) — worth another try.
+            _ => SendError::Unavailable(reason),
         },
         // Network failures, timeouts and unreadable answers are worth another try.
         _ => SendError::Unavailable(reason),
@@ -597,6 +606,24 @@ mod tests {
         assert_eq!((calls.puts(), dropped(&sender), sender.pending.len()), (vec![2], 2, 4));
         sender.flush(true).await;
         assert_eq!((calls.puts(), dropped(&sender), sender.pending.len()), (vec![2, 1, 3], 2, 0));
+    }
+
+    #[tokio::test]
+    async fn refused_credentials_cost_no_lines_until_the_last_flush() {
+        // Keys rotating, a clock skew, a policy being fixed: about the
+        // moment, not the batch. The lines wait, and are said held meanwhile.
+        for code in ["ExpiredTokenException", "UnrecognizedClientException", "AccessDeniedException"] {
+            let (mut sender, calls) =
+                stub_sender(move |operation, before| (operation == "PutLogEvents" && before == 0).then_some(code));
+            sender.ready = true;
+            pend(&mut sender, &[2, 1]);
+            sender.flush(false).await;
+            assert_eq!((calls.puts(), dropped(&sender), sender.pending.len()), (vec![2], 0, 3), "{code}");
+            assert_eq!(sender.shared.held.load(Ordering::Relaxed), 3, "{code}");
+            sender.flush(true).await;
+            assert_eq!((calls.puts(), dropped(&sender), sender.pending.len()), (vec![2, 2, 1], 0, 0), "{code}");
+            assert_eq!(sender.shared.held.load(Ordering::Relaxed), 0, "{code}");
+        }
     }
 
     #[tokio::test]
