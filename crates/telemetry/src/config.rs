@@ -1,6 +1,7 @@
 //! What the standard `OTEL_*` variables ask for, resolved and checked once at
 //! start. Reads through an `Env` so tests never touch the process environment.
 
+use opentelemetry_semantic_conventions::resource::SERVICE_NAME;
 use url::Url;
 
 use environment::{Env, InvalidVariable, redacted_url};
@@ -181,7 +182,7 @@ impl TelemetryConfig {
 
         let resource_attributes = resource_attributes(&get, &mut notes);
         let service_name = get("OTEL_SERVICE_NAME")
-            .or_else(|| resource_attributes.iter().find(|(key, _)| key == "service.name").map(|(_, name)| name.clone()))
+            .or_else(|| resource_attributes.iter().find(|(key, _)| key == SERVICE_NAME).map(|(_, name)| name.clone()))
             .unwrap_or_else(|| default_service.to_owned());
         let sdk_disabled = get("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"));
 

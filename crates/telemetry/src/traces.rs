@@ -22,6 +22,7 @@ use opentelemetry_sdk::{
     resource::TelemetryResourceDetector,
     trace::{Config, IdGenerator, SamplingResult, ShouldSample, SpanData, SpanExporter},
 };
+use opentelemetry_semantic_conventions::resource;
 
 use crate::{
     batch::BatchExport,
@@ -57,11 +58,10 @@ impl SpanPipeline {
                 config.resource_attributes.iter().map(|(key, value)| KeyValue::new(key.clone(), value.clone())),
             )
             .with_service_name(config.service_name.clone())
-            .with_attribute(KeyValue::new("service.instance.id", instance_id.to_owned()))
+            .with_attribute(KeyValue::new(resource::SERVICE_INSTANCE_ID, instance_id.to_owned()))
             .build();
-        // OpenTelemetry's decision comes from OTEL_TRACES_SAMPLER/_ARG, and the
-        // attribute limit from OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT (the SDK's
-        // default config reads them); X-Ray's decision is added to it.
+        // OpenTelemetry's decision comes from OTEL_TRACES_SAMPLER/_ARG (the
+        // SDK's default config reads them); X-Ray's decision is added to it.
         let sdk = Config::default();
         let sampler = xray::XraySampler::new(sdk.sampler, &xray.rules, xray.naming.clone());
         // One processor: with several, the SDK cloned every finished span for
@@ -160,6 +160,10 @@ impl SpanPipeline {
 /// (the specification counts characters, not bytes).
 fn cut_to(value: &mut Value, length: usize) {
     let cut = |text: &StringValue| {
+        // No longer in bytes, so no longer in characters: no scan.
+        if text.as_str().len() <= length {
+            return None;
+        }
         let end = text.as_str().char_indices().nth(length).map(|(at, _)| at)?;
         Some(StringValue::from(text.as_str()[..end].to_owned()))
     };

@@ -32,13 +32,22 @@ use crate::{
     error::TelemetryError,
 };
 
+/// The longest wait for a connection (the specification's default export
+/// timeout), whatever `OTEL_EXPORTER_OTLP_TIMEOUT` says.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ExportError {
     #[error("the OTLP exporter is shut down")]
     ShutDown,
     // Neither the URL's query nor the request's headers are shown: keys live there.
     #[error("POST {endpoint}: {what}")]
-    Transport { endpoint: String, what: &'static str },
+    Transport {
+        endpoint: String,
+        what: &'static str,
+        /// No connection, a timeout, or the request broken off: worth another try.
+        transient: bool,
+    },
     #[error("POST {endpoint}: answered {status}: rejected: check the API key (OTEL_EXPORTER_OTLP_HEADERS)")]
     Rejected { endpoint: String, status: StatusCode },
     // The answer's body is not shown: collectors may echo the request's key.
@@ -149,7 +158,7 @@ impl OtlpExporter {
                 Err(err) => err,
             };
             let retry_after = match &err {
-                ExportError::Transport { .. } => None,
+                ExportError::Transport { transient: true, .. } => None,
                 ExportError::Status { status, retry_after, .. } if transient(*status) => *retry_after,
                 _ => return Err(err),
             };
@@ -174,6 +183,7 @@ impl OtlpExporter {
         let endpoint = || self.shown.clone();
         let response = request.send().map_err(|err| ExportError::Transport {
             endpoint: endpoint(),
+            transient: err.is_timeout() || err.is_connect() || err.is_request(),
             what: if err.is_timeout() {
                 "timed out (OTEL_EXPORTER_OTLP_TIMEOUT)"
             } else if err.is_connect() {
@@ -215,10 +225,12 @@ fn transient(status: StatusCode) -> bool {
 
 /// reqwest's blocking client runs its own runtime, which may be neither
 /// built nor dropped inside an async one (services start inside tokio): it is
-/// built on a thread of its own, like opentelemetry-otlp did. `None`: no
-/// time limit.
+/// built on a thread of its own, like opentelemetry-otlp did. `timeout`
+/// `None`: no limit on an export, but connecting is still bounded, so a
+/// collector that never accepts cannot hold the queue's thread forever.
 fn blocking_client(timeout: Option<Duration>) -> Result<Client, TelemetryError> {
-    std::thread::spawn(move || Client::builder().timeout(timeout).build())
+    let connect = timeout.unwrap_or(CONNECT_TIMEOUT).min(CONNECT_TIMEOUT);
+    std::thread::spawn(move || Client::builder().timeout(timeout).connect_timeout(connect).build())
         .join()
         .map_err(|_| TelemetryError::Exporter("building the HTTP client panicked".into()))?
         .map_err(|err| TelemetryError::Exporter(err.without_url().to_string()))

@@ -28,9 +28,12 @@ pub struct DaemonExporter {
     address: String,
     documents: Documents,
     target: Mutex<Option<Target>>,
-    /// Documents not sent from batches that were otherwise sent (a batch
-    /// that went not at all is an error, counted by the caller in spans).
+    /// From batches that were otherwise sent (a batch that went not at all
+    /// is an error, counted by the caller in spans): documents too large to
+    /// send at all, and datagrams the socket refused (a datagram is a
+    /// document or a part of one).
     lost_documents: AtomicU64,
+    lost_datagrams: AtomicU64,
     /// Whether the first such loss was logged: once, then the total at shutdown.
     reported: AtomicBool,
 }
@@ -50,6 +53,7 @@ impl DaemonExporter {
             documents,
             target: Mutex::new(None),
             lost_documents: AtomicU64::new(0),
+            lost_datagrams: AtomicU64::new(0),
             reported: AtomicBool::new(false),
         }
     }
@@ -87,8 +91,7 @@ impl SpanExporter for DaemonExporter {
             // Resolve again next time: the daemon may have moved.
             *target = None;
         }
-        let unsent = failed + too_large;
-        if unsent == 0 {
+        if failed + too_large == 0 {
             return Ok(());
         }
         if sent == 0 {
@@ -97,7 +100,8 @@ impl SpanExporter for DaemonExporter {
         }
         // Some datagrams went: counting the whole batch lost would overstate
         // it, so only the documents that did not go are counted, here.
-        self.lost_documents.fetch_add(unsent, Ordering::Relaxed);
+        self.lost_documents.fetch_add(too_large, Ordering::Relaxed);
+        self.lost_datagrams.fetch_add(failed, Ordering::Relaxed);
         if !self.reported.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 target: "telemetry",
@@ -110,9 +114,16 @@ impl SpanExporter for DaemonExporter {
     }
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        let lost = self.lost_documents.load(Ordering::Relaxed);
-        if lost > 0 {
-            tracing::warn!(target: "telemetry", exporter = "xray", lost_documents = lost, "segment documents not sent");
+        let documents = self.lost_documents.load(Ordering::Relaxed);
+        let datagrams = self.lost_datagrams.load(Ordering::Relaxed);
+        if documents + datagrams > 0 {
+            tracing::warn!(
+                target: "telemetry",
+                exporter = "xray",
+                lost_documents = documents,
+                lost_datagrams = datagrams,
+                "segment documents too large to send, and datagrams not sent"
+            );
         }
         Ok(())
     }

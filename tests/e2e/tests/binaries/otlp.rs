@@ -154,6 +154,11 @@ impl Receiver {
         self.received.lock().unwrap().spans.clone()
     }
 
+    /// How many of the failures it was started with it has still to answer.
+    pub fn failures_left(&self) -> usize {
+        self.received.lock().unwrap().failures.len()
+    }
+
     pub fn exports(&self) -> Vec<Export> {
         self.received.lock().unwrap().exports.clone()
     }

@@ -272,6 +272,10 @@ async fn spans_refused_for_a_while_arrive_once_the_collector_recovers() {
     let trace = trace_id_of(&response);
     let spans = receiver.wait_for_trace(&trace, |spans| !servers(spans, "users").is_empty()).await;
     assert_eq!(servers(&spans, "users")[0].span.name, "GET /api/health-check");
+    assert_eq!(receiver.failures_left(), 0, "every refusal was answered to some export");
+    // Every refused batch was sent again: none was given up, so none is said lost.
+    let lines = users.stdout_lines();
+    assert!(!lines.iter().any(|line| line.contains("span export failed")), "{lines:#?}");
     drop(users);
 }
 
