@@ -316,7 +316,11 @@ impl Sender {
         }
         if let Some(days) = self.retention_days {
             let policy = self.client.put_retention_policy().log_group_name(&self.group).retention_in_days(days);
-            policy.send().await.map_err(|err| describe(&err))?;
+            // A role without logs:PutRetentionPolicy still ships: the lines
+            // matter more than how long they are kept. Said, not fatal.
+            if let Err(err) = policy.send().await {
+                tracing::warn!(target: "telemetry", error = %describe(&err), retention_days = days, "CloudWatch Logs retention not set");
+            }
         }
         Ok(())
     }
@@ -542,6 +546,17 @@ mod tests {
         pend(&mut sender, &[3]);
         sender.flush(false).await;
         assert_eq!(calls.operations(), ["CreateLogStream", "PutLogEvents"]);
+        assert_eq!((dropped(&sender), sender.pending.len()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_role_that_may_not_set_the_retention_still_ships() {
+        let (mut sender, calls) =
+            stub_sender(|operation, _| (operation == "PutRetentionPolicy").then_some("AccessDeniedException"));
+        sender.retention_days = Some(7);
+        pend(&mut sender, &[3]);
+        sender.flush(false).await;
+        assert_eq!(calls.operations(), ["CreateLogStream", "PutRetentionPolicy", "PutLogEvents"]);
         assert_eq!((dropped(&sender), sender.pending.len()), (0, 0));
     }
 
