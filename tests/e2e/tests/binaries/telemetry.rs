@@ -215,23 +215,28 @@ async fn inbound_trace_headers_are_continued_and_w3c_wins() {
     drop(stack);
 }
 
+/// The users service alone, exporting to `receiver` in batches 100 ms
+/// apart, with `extra` variables; and its data directory.
+fn users_exporting_to(receiver: &Receiver, extra: &[(&str, &str)]) -> (Service, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let mut env = vec![
+        ("CRUDDUR_DATA_DIR", data.path().to_str().unwrap()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    env.extend_from_slice(extra);
+    (Service::start("users", &env), data)
+}
+
 /// `OTEL_SDK_DISABLED=true` turns spans off, not propagation (the SDK
 /// environment variables' specification): a service in the middle with
 /// telemetry off still hands the caller's trace to the services it calls.
 #[tokio::test]
 async fn with_the_sdk_disabled_trace_headers_still_pass_through() {
     let receiver = Receiver::start();
-    let data = tempfile::tempdir().unwrap();
-    let data_dir = data.path().to_str().unwrap();
-    let users = Service::start(
-        "users",
-        &[
-            ("CRUDDUR_DATA_DIR", data_dir),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ],
-    );
+    let (users, data) = users_exporting_to(&receiver, &[]);
     let users_url = users.url("");
+    let data_dir = data.path().to_str().unwrap();
     let activities = Service::start(
         "activities",
         &[("CRUDDUR_DATA_DIR", data_dir), ("OTEL_SDK_DISABLED", "true"), ("USERS_URL", &users_url)],
@@ -259,15 +264,7 @@ async fn with_the_sdk_disabled_trace_headers_still_pass_through() {
 #[tokio::test]
 async fn spans_refused_for_a_while_arrive_once_the_collector_recovers() {
     let receiver = Receiver::start_failing(&[503, 429, 502]);
-    let data = tempfile::tempdir().unwrap();
-    let users = Service::start(
-        "users",
-        &[
-            ("CRUDDUR_DATA_DIR", data.path().to_str().unwrap()),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ],
-    );
+    let (users, _data) = users_exporting_to(&receiver, &[]);
     let response = reqwest::get(users.url("/api/health-check")).await.unwrap();
     let trace = trace_id_of(&response);
     let spans = receiver.wait_for_trace(&trace, |spans| !servers(spans, "users").is_empty()).await;
@@ -284,16 +281,8 @@ async fn spans_refused_for_a_while_arrive_once_the_collector_recovers() {
 #[tokio::test]
 async fn resource_attributes_arrive_decoded() {
     let receiver = Receiver::start();
-    let data = tempfile::tempdir().unwrap();
-    let users = Service::start(
-        "users",
-        &[
-            ("CRUDDUR_DATA_DIR", data.path().to_str().unwrap()),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-            ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=my%20env,team=a%2Cb"),
-        ],
-    );
+    let (users, _data) =
+        users_exporting_to(&receiver, &[("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=my%20env,team=a%2Cb")]);
     let response = reqwest::get(users.url("/api/health-check")).await.unwrap();
     receiver.wait_for_trace(&trace_id_of(&response), |spans| !spans.is_empty()).await;
     let resource = &receiver.exports()[0].resources[0];
