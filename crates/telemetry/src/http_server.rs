@@ -26,9 +26,6 @@ use crate::{bridge::OpenTelemetrySpan, propagation::ActixHeaders};
 /// `user.id` and `user.name`, and a handle is neither), next to `user.id`.
 pub(crate) const USER_HANDLE: &str = "user.handle";
 
-/// The X-Ray trace header, lower case as `HeaderName::from_static` wants it.
-const X_AMZN_TRACE_ID: &str = "x-amzn-trace-id";
-
 /// The server span alone; [`RequestTelemetry`] is what an `App` wraps.
 type RequestTracing = TracingLogger<ServerSpanBuilder>;
 
@@ -179,7 +176,7 @@ where
         // propagation is on (`OTEL_PROPAGATORS`), so whether responses carry
         // `X-Amzn-Trace-Id`.
         let xray = opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.fields().any(|field| field == X_AMZN_TRACE_ID)
+            propagator.fields().any(|field| field == crate::xray::TRACE_HEADER)
         });
         RequestTracing::new().new_transform(AfterRequest { service, xray })
     }
@@ -253,7 +250,7 @@ fn after_request<B>(response: &mut ServiceResponse<B>, started: Instant, xray: b
             response.headers_mut().insert(HeaderName::from_static("traceresponse"), value);
         }
         if xray {
-            let name = HeaderName::from_static(X_AMZN_TRACE_ID);
+            let name = HeaderName::from_static(crate::xray::TRACE_HEADER);
             let request = response.request().headers().get(&name).and_then(|value| value.to_str().ok());
             let value = crate::xray::response_header(request, ids);
             if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {

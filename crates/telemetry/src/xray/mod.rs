@@ -38,6 +38,7 @@ pub use config::XrayConfig;
 pub use daemon::DaemonExporter;
 pub use decision::{sampled_for_xray, tracestate_header};
 pub use id_generator::XrayIdGenerator;
+pub(crate) use propagator::HEADER as TRACE_HEADER;
 pub use propagator::{XrayPropagator, response_header};
 pub use sampler::XraySampler;
 pub use trace_id::XrayTraceId;

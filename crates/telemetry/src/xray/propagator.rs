@@ -24,7 +24,7 @@ use super::{
     trace_id::XrayTraceId,
 };
 
-const HEADER: &str = "x-amzn-trace-id";
+pub(crate) const HEADER: &str = "x-amzn-trace-id";
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct XrayPropagator;
@@ -343,9 +343,7 @@ mod tests {
         {
             let trace_state: TraceState = trace_state.parse().unwrap();
             let context = SpanContext::new(trace_id, span_id, flags, false, trace_state);
-            let mut headers = HashMap::new();
-            XrayPropagator.inject_context(&Context::new().with_remote_span_context(context), &mut headers);
-            assert_eq!(headers[HEADER], format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled={sampled}"));
+            assert_eq!(injected(context), format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled={sampled}"));
         }
         let mut headers = HashMap::new();
         XrayPropagator.inject_context(&Context::new(), &mut headers);
